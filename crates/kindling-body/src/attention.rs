@@ -1,0 +1,135 @@
+//! Multi-head self-attention as BERT computes it (`attention.self` and `attention.output`).
+
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::activation::softmax;
+
+use crate::init::{hf_layer_norm, hf_linear};
+
+/// Query, key and value projections and the scaled dot-product (`attention.self.*`; the field
+/// is `self_attention` because `self` is a Rust keyword; [`crate::names`] maps it).
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    /// Query projection.
+    pub query: Linear,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
+    /// Number of heads.
+    pub num_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+/// Projection back to the hidden size, residual and layer norm (`attention.output.*`).
+#[derive(Module, Debug)]
+pub struct AttentionOutput {
+    /// Output projection.
+    pub dense: Linear,
+    /// `attention.output.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// Dropout before the residual.
+    pub dropout: Dropout,
+}
+
+/// The whole attention sub-layer of an encoder layer (`attention.*`).
+#[derive(Module, Debug)]
+pub struct SelfAttentionBlock {
+    /// `attention.self`.
+    pub self_attention: SelfAttention,
+    /// `attention.output`.
+    pub output: AttentionOutput,
+}
+
+/// The most negative value of a dtype, used to mask keys as `transformers` does
+/// (`torch.finfo(dtype).min`).
+pub(crate) fn mask_value(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => -65504.0,
+        DType::BF16 => -3.3895e38,
+        DType::F64 => f64::MIN,
+        _ => f32::MIN as f64,
+    }
+}
+
+impl SelfAttention {
+    /// Builds the projections with `transformers`' initialization.
+    pub fn new(
+        hidden_size: usize,
+        num_heads: usize,
+        dropout: f64,
+        initializer_range: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            query: hf_linear(hidden_size, hidden_size, initializer_range, device),
+            key: hf_linear(hidden_size, hidden_size, initializer_range, device),
+            value: hf_linear(hidden_size, hidden_size, initializer_range, device),
+            dropout: DropoutConfig::new(dropout).init(),
+            num_heads,
+            head_dim: hidden_size / num_heads,
+        }
+    }
+
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, _] = x.dims();
+        x.reshape([batch, seq, self.num_heads, self.head_dim])
+            .swap_dims(1, 2)
+    }
+
+    /// `hidden [batch, seq, hidden]` and `key_mask [batch, 1, 1, seq]` (true where a key is
+    /// padding) to the context `[batch, seq, hidden]` and the attention probabilities.
+    pub fn forward(&self, hidden: Tensor<3>, key_mask: Tensor<4, Bool>) -> (Tensor<3>, Tensor<4>) {
+        let [batch, seq, hidden_size] = hidden.dims();
+        let query = self.split_heads(self.query.forward(hidden.clone()));
+        let key = self.split_heads(self.key.forward(hidden.clone()));
+        let value = self.split_heads(self.value.forward(hidden));
+
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let scores = query.matmul(key.swap_dims(2, 3)) * scale;
+        let fill = mask_value(scores.dtype());
+        let probs = softmax(scores.mask_fill(key_mask, fill), 3);
+        let context = self
+            .dropout
+            .forward(probs.clone())
+            .matmul(value)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden_size]);
+        (context, probs)
+    }
+}
+
+impl AttentionOutput {
+    /// Builds the projection and norm with `transformers`' initialization.
+    pub fn new(
+        hidden_size: usize,
+        layer_norm_eps: f64,
+        dropout: f64,
+        initializer_range: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
+            layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(context)) + residual)`.
+    pub fn forward(&self, context: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let projected = self.dropout.forward(self.dense.forward(context));
+        self.layer_norm.forward(projected + residual)
+    }
+}
+
+impl SelfAttentionBlock {
+    /// Self-attention, then projection, residual and norm; also returns the probabilities.
+    pub fn forward(&self, hidden: Tensor<3>, key_mask: Tensor<4, Bool>) -> (Tensor<3>, Tensor<4>) {
+        let (context, probs) = self.self_attention.forward(hidden.clone(), key_mask);
+        (self.output.forward(context, hidden), probs)
+    }
+}

@@ -1,0 +1,182 @@
+//! The BERT-family body: embeddings, a stack of encoder layers, and an optional pooler.
+
+use burn::config::Config;
+use burn::prelude::*;
+
+use crate::activation::HiddenAct;
+use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
+use crate::config::PositionIds;
+use crate::embeddings::Embeddings;
+use crate::layer::EncoderLayer;
+use crate::pooler::Pooler;
+
+/// The Burn config an [`EncoderBody`] is built from; usually made from a Hugging Face config
+/// with [`BertFamilyConfig::body_config`](crate::BertFamilyConfig::body_config).
+#[derive(Config, Debug)]
+pub struct EncoderBodyConfig {
+    /// Size of the token vocabulary.
+    pub vocab_size: usize,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of attention heads (must divide `hidden_size`).
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    #[config(default = "HiddenAct::Gelu")]
+    pub hidden_act: HiddenAct,
+    /// Dropout on embeddings and sub-layer outputs.
+    #[config(default = 0.1)]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    #[config(default = 0.1)]
+    pub attention_probs_dropout_prob: f64,
+    /// Rows in the position table.
+    #[config(default = 512)]
+    pub max_position_embeddings: usize,
+    /// Rows in the token-type table.
+    #[config(default = 2)]
+    pub type_vocab_size: usize,
+    /// Layer-norm epsilon (BERT's 1e-12, not Burn's 1e-5).
+    #[config(default = 1e-12)]
+    pub layer_norm_eps: f64,
+    /// Standard deviation of the normal initializer.
+    #[config(default = 0.02)]
+    pub initializer_range: f64,
+    /// Padding token id (its embedding row starts at zero).
+    #[config(default = "Some(0)")]
+    pub pad_token_id: Option<usize>,
+    /// The position-id rule (BERT's absolute or RoBERTa's from-padding).
+    #[config(default = "PositionIds::Absolute")]
+    pub position_ids: PositionIds,
+    /// Whether the body has a pooler.
+    #[config(default = true)]
+    pub add_pooling_layer: bool,
+}
+
+/// The stack of encoder layers (`encoder.*`).
+#[derive(Module, Debug)]
+pub struct EncoderStack {
+    /// `encoder.layer.N`.
+    pub layer: Vec<EncoderLayer>,
+}
+
+/// The BERT / RoBERTa / XLM-R / CamemBERT encoder body.
+///
+/// Field names follow the Hugging Face state dict, so `embeddings.word_embeddings.weight` in a
+/// checkpoint is `self.embeddings.word_embeddings.weight` here.
+#[derive(Module, Debug)]
+pub struct EncoderBody {
+    /// Token, position and token-type embeddings.
+    pub embeddings: Embeddings,
+    /// The layer stack.
+    pub encoder: EncoderStack,
+    /// Dense + tanh on the first token, when the checkpoint has one.
+    pub pooler: Option<Pooler>,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Longest accepted sequence (position table less the padding offset).
+    pub max_sequence_length: usize,
+}
+
+impl EncoderBodyConfig {
+    /// Builds a freshly initialized body (normal(0, `initializer_range`) weights, zero biases).
+    pub fn init(&self, device: &Device) -> EncoderBody {
+        let embeddings = Embeddings::new(
+            self.vocab_size,
+            self.hidden_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.pad_token_id,
+            self.position_ids,
+            self.layer_norm_eps,
+            self.hidden_dropout_prob,
+            self.initializer_range,
+            device,
+        );
+        let layer = (0..self.num_hidden_layers)
+            .map(|_| {
+                EncoderLayer::new(
+                    self.hidden_size,
+                    self.num_attention_heads,
+                    self.intermediate_size,
+                    self.hidden_act,
+                    self.layer_norm_eps,
+                    self.hidden_dropout_prob,
+                    self.attention_probs_dropout_prob,
+                    self.initializer_range,
+                    device,
+                )
+            })
+            .collect();
+        let pooler = self
+            .add_pooling_layer
+            .then(|| Pooler::new(self.hidden_size, self.initializer_range, device));
+        EncoderBody {
+            embeddings,
+            encoder: EncoderStack { layer },
+            pooler,
+            hidden_size: self.hidden_size,
+            max_sequence_length: self.max_position_embeddings - self.position_ids.offset(),
+        }
+    }
+}
+
+impl EncoderBody {
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layer.len()
+    }
+}
+
+impl Body for EncoderBody {
+    fn forward(&self, input: BodyInput, options: OutputOptions) -> BodyOutput {
+        let [batch, seq] = input.dims();
+        // true where a key is padding; broadcast over heads and queries.
+        let key_mask = input
+            .attention_mask
+            .clone()
+            .equal_elem(0)
+            .reshape([batch, 1, 1, seq]);
+        let mut hidden =
+            self.embeddings
+                .forward(input.input_ids, input.token_type_ids, input.position_ids);
+
+        let mut hidden_states = options.output_hidden_states.then(Vec::new);
+        let mut attentions = options.output_attentions.then(Vec::new);
+        for layer in &self.encoder.layer {
+            if let Some(states) = hidden_states.as_mut() {
+                states.push(hidden.clone());
+            }
+            let (next, probs) = layer.forward(hidden, key_mask.clone());
+            hidden = next;
+            if let Some(all) = attentions.as_mut() {
+                all.push(probs);
+            }
+        }
+        if let Some(states) = hidden_states.as_mut() {
+            states.push(hidden.clone());
+        }
+        let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
+        BodyOutput {
+            last_hidden_state: hidden,
+            pooler_output,
+            hidden_states,
+            attentions,
+        }
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    fn max_sequence_length(&self) -> usize {
+        self.max_sequence_length
+    }
+}

@@ -1,0 +1,49 @@
+#![warn(missing_docs)]
+//! Transformer encoder bodies for kindling.
+//!
+//! One encoder, [`EncoderBody`], serves BERT, RoBERTa, XLM-RoBERTa and CamemBERT: what differs
+//! between them (position ids counted from the padding index, the token-type vocabulary, the
+//! activation, the layer-norm epsilon) is data in [`EncoderBodyConfig`], read from a Hugging
+//! Face `config.json` through [`HfConfig`].
+//!
+//! Module and field names follow the Hugging Face state dict (`embeddings.word_embeddings`,
+//! `encoder.layer.N.attention.self_attention.query`, ...) so loading needs only the short rename
+//! table in [`names`].
+//!
+//! ```
+//! use burn::prelude::*;
+//! use kindling_body::{Body, BodyInput, EncoderBodyConfig, OutputOptions};
+//!
+//! let device = Device::flex();
+//! let config = EncoderBodyConfig::new(100, 16, 2, 4, 32);
+//! let body = config.init(&device);
+//! let ids = Tensor::<2, Int>::from_data([[2, 5, 7, 0]], &device);
+//! let mask = Tensor::<2, Int>::from_data([[1, 1, 1, 0]], &device);
+//! let out = body.forward(BodyInput::new(ids, mask), OutputOptions::default());
+//! assert_eq!(out.last_hidden_state.dims(), [1, 4, 16]);
+//! ```
+
+mod activation;
+mod attention;
+mod body;
+mod config;
+mod embeddings;
+mod encoder;
+mod error;
+mod init;
+mod layer;
+pub mod names;
+mod pooler;
+
+pub use activation::HiddenAct;
+pub use attention::{AttentionOutput, SelfAttention, SelfAttentionBlock};
+pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
+pub use config::{
+    BertFamilyConfig, HfConfig, ModelType, PositionEmbeddingType, PositionIds, ProblemType,
+};
+pub use embeddings::Embeddings;
+pub use encoder::{EncoderBody, EncoderBodyConfig, EncoderStack};
+pub use error::ConfigError;
+pub use init::{hf_embedding, hf_layer_norm, hf_linear};
+pub use layer::{EncoderLayer, Intermediate, LayerOutput};
+pub use pooler::Pooler;

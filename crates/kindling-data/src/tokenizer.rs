@@ -1,0 +1,188 @@
+//! A checkpoint's `tokenizer.json`, batched as `transformers` batches it.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::{TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::DataError;
+
+/// A batch of tokenized rows, padded on the right to the longest row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBatch {
+    /// Token ids, `[batch][seq]`.
+    pub input_ids: Vec<Vec<u32>>,
+    /// 1 for tokens, 0 for padding.
+    pub attention_mask: Vec<Vec<u32>>,
+    /// Segment ids (0 for single sentences).
+    pub token_type_ids: Vec<Vec<u32>>,
+    /// The word each token came from (`None` for special tokens and padding).
+    pub word_ids: Vec<Vec<Option<u32>>>,
+    /// Character offsets of each token in its text (`(0, 0)` for special tokens and padding).
+    pub offsets: Vec<Vec<(usize, usize)>>,
+    /// How many rows were cut to fit the window.
+    pub truncated_rows: usize,
+}
+
+impl EncodedBatch {
+    /// `(batch, seq)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (
+            self.input_ids.len(),
+            self.input_ids.first().map_or(0, Vec::len),
+        )
+    }
+}
+
+/// A `tokenizer.json` ready to batch.
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pad_id: u32,
+    max_length: Option<usize>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("path", &self.path)
+            .field("pad_id", &self.pad_id)
+            .field("max_length", &self.max_length)
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    /// Loads `tokenizer.json`.
+    ///
+    /// The pad id is the file's padding setting, else its `[PAD]` / `<pad>` token, else
+    /// `fallback_pad_id` (a model config's `pad_token_id`). `max_length` (the model's window,
+    /// special tokens included) truncates longer rows. Padding and truncation stored in the file
+    /// are replaced by these, as `transformers` replaces them by its call arguments.
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        fallback_pad_id: Option<u32>,
+        max_length: Option<usize>,
+    ) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        let mut inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("<pad>"))
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .or(fallback_pad_id)
+            .ok_or_else(|| DataError::NoPadToken {
+                path: path.to_path_buf(),
+            })?;
+        inner.with_padding(None);
+        let truncation = max_length.map(|max_length| TruncationParams {
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        });
+        inner
+            .with_truncation(truncation)
+            .map_err(|e| DataError::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            inner,
+            pad_id,
+            max_length,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The id used for padding.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// The window rows are truncated to, if any.
+    pub fn max_length(&self) -> Option<usize> {
+        self.max_length
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
+    /// Tokenizes texts with special tokens and pads the batch to its longest row.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<EncodedBatch, DataError> {
+        let encodings = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                self.inner
+                    .encode(*text, true)
+                    .map_err(|e| DataError::Encode {
+                        index,
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.pad(encodings))
+    }
+
+    /// Tokenizes pre-split words (one list of words per row), keeping which word each token
+    /// came from, for word-level labels.
+    pub fn encode_words_batch(&self, rows: &[Vec<String>]) -> Result<EncodedBatch, DataError> {
+        let encodings = rows
+            .iter()
+            .enumerate()
+            .map(|(index, words)| {
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                self.inner
+                    .encode(words, true)
+                    .map_err(|e| DataError::Encode {
+                        index,
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.pad(encodings))
+    }
+
+    fn pad(&self, encodings: Vec<tokenizers::Encoding>) -> EncodedBatch {
+        let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut batch = EncodedBatch {
+            input_ids: Vec::with_capacity(encodings.len()),
+            attention_mask: Vec::with_capacity(encodings.len()),
+            token_type_ids: Vec::with_capacity(encodings.len()),
+            word_ids: Vec::with_capacity(encodings.len()),
+            offsets: Vec::with_capacity(encodings.len()),
+            truncated_rows: 0,
+        };
+        for encoding in encodings {
+            if !encoding.get_overflowing().is_empty() {
+                batch.truncated_rows += 1;
+            }
+            let n = encoding.len();
+            let pad = longest - n;
+            let mut ids = encoding.get_ids().to_vec();
+            ids.extend(std::iter::repeat_n(self.pad_id, pad));
+            let mut mask = encoding.get_attention_mask().to_vec();
+            mask.extend(std::iter::repeat_n(0, pad));
+            let mut types = encoding.get_type_ids().to_vec();
+            types.extend(std::iter::repeat_n(0, pad));
+            let mut words = encoding.get_word_ids().to_vec();
+            words.extend(std::iter::repeat_n(None, pad));
+            let mut offsets = encoding.get_offsets().to_vec();
+            offsets.extend(std::iter::repeat_n((0, 0), pad));
+            batch.input_ids.push(ids);
+            batch.attention_mask.push(mask);
+            batch.token_type_ids.push(types);
+            batch.word_ids.push(words);
+            batch.offsets.push(offsets);
+        }
+        batch
+    }
+}

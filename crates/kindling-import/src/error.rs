@@ -1,0 +1,100 @@
+//! Errors of the importer.
+
+use std::path::PathBuf;
+
+use kindling_body::ConfigError;
+
+/// Why a checkpoint could not be read, loaded or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The directory does not exist or is not a directory.
+    #[error("checkpoint directory {path} does not exist or is not a directory")]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The directory has no weight file kindling reads.
+    #[error(
+        "no weights in {dir}: expected model.safetensors, model.safetensors.index.json + shards, or pytorch_model.bin"
+    )]
+    NoWeights {
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// `config.json` is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `config.json` is absent.
+    #[error("no config.json in {dir}")]
+    NoConfig {
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// A weight file could not be parsed (truncated, corrupt, not the claimed format).
+    #[error("cannot read weights from {path}: {message}")]
+    Weights {
+        /// The weight file.
+        path: PathBuf,
+        /// What the reader said.
+        message: String,
+    },
+    /// The shard index is malformed or points at something missing.
+    #[error("shard index {path}: {message}")]
+    ShardIndex {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor's shape does not fit the module built from the config.
+    #[error(
+        "tensor `{tensor}` in {path} has shape {found:?}, but the model built from config.json expects {expected:?}"
+    )]
+    ShapeMismatch {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The weight file.
+        path: PathBuf,
+        /// The shape the module needs.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor has a dtype that cannot become a parameter (an integer tensor for a float weight).
+    #[error("tensor `{tensor}` in {path}: {message}")]
+    BadTensor {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The weight file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The same parameter appears twice (for instance under two prefixes).
+    #[error("tensor `{tensor}` appears twice: in {first} and {second}")]
+    Duplicate {
+        /// The mapped parameter name.
+        tensor: String,
+        /// Where it was first seen.
+        first: String,
+        /// Where it was seen again.
+        second: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing weights failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}

@@ -1,0 +1,158 @@
+//! Writing modules back to the Hugging Face layout (`config.json` + `model.safetensors`).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::DType;
+use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use kindling_body::{BertFamilyConfig, EncoderBody, names};
+use safetensors::tensor::{Dtype, View};
+
+use crate::error::ImportError;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file and an interrupted write leaves the old one intact.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = temp_path(path);
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+struct ExportTensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &ExportTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn safetensors_dtype(dtype: DType, name: &str, path: &Path) -> Result<Dtype, ImportError> {
+    Ok(match dtype {
+        DType::F64 => Dtype::F64,
+        DType::F32 | DType::Flex32 => Dtype::F32,
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
+        DType::I64 => Dtype::I64,
+        DType::I32 => Dtype::I32,
+        DType::I16 => Dtype::I16,
+        DType::I8 => Dtype::I8,
+        DType::U8 => Dtype::U8,
+        DType::Bool(_) => Dtype::BOOL,
+        other => {
+            return Err(ImportError::Write {
+                path: path.to_path_buf(),
+                message: format!(
+                    "tensor `{name}` has dtype {other:?}, which safetensors cannot hold"
+                ),
+            });
+        }
+    })
+}
+
+/// Writes a module's parameters to `path` as safetensors, in PyTorch layout (`[out, in]` linear
+/// weights, `weight`/`bias` norms), each named by `to_file_name(module_path)`.
+pub fn save_module<M: Module>(
+    module: &M,
+    path: &Path,
+    to_file_name: impl Fn(&str) -> String,
+) -> Result<(), ImportError> {
+    let write_error = |message: String| ImportError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut tensors = Vec::new();
+    for tensor in module.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false) {
+        let name = to_file_name(&tensor.name);
+        let dtype = safetensors_dtype(tensor.dtype, &name, path)?;
+        let shape = tensor.shape.to_vec();
+        let bytes = tensor
+            .into_bytes()
+            .map_err(|e| write_error(format!("reading `{name}`: {e}")))?
+            .to_vec();
+        // Dtype::F32 data on a Flex32 device is f32 bytes already.
+        tensors.push((
+            name,
+            ExportTensor {
+                dtype,
+                shape,
+                bytes,
+            },
+        ));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata)
+        .map_err(|e| write_error(e.to_string()))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes an encoder body as a `transformers` base-model checkpoint (`BertModel`,
+/// `RobertaModel`, `XLMRobertaModel`, ...): `config.json` and `model.safetensors` in `dir`,
+/// plus a copy of `tokenizer` when given. `AutoModel.from_pretrained(dir)` loads it.
+pub fn save_body(
+    body: &EncoderBody,
+    config: &BertFamilyConfig,
+    dir: &Path,
+    tokenizer: Option<&Path>,
+) -> Result<(), ImportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ImportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    save_module(body, &dir.join("model.safetensors"), names::kindling_to_hf)?;
+    let mut config = config.clone();
+    config.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
+    config.extra.remove("torch_dtype");
+    let dtype = body.embeddings.word_embeddings.weight.val().dtype();
+    let dtype_name = match dtype {
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        DType::F64 => "float64",
+        _ => "float32",
+    };
+    config
+        .extra
+        .insert("dtype".into(), serde_json::Value::String(dtype_name.into()));
+    write_atomically(&dir.join("config.json"), config.to_json_string().as_bytes())?;
+    if let Some(tokenizer) = tokenizer {
+        let bytes = std::fs::read(tokenizer).map_err(|source| ImportError::Io {
+            path: tokenizer.to_path_buf(),
+            source,
+        })?;
+        write_atomically(&dir.join("tokenizer.json"), &bytes)?;
+    }
+    Ok(())
+}

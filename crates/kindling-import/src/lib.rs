@@ -1,0 +1,27 @@
+#![warn(missing_docs)]
+//! Hugging Face checkpoints in and out of kindling.
+//!
+//! A checkpoint directory is the `transformers` layout: `config.json`, weights as
+//! `model.safetensors`, `model.safetensors.index.json` + shards, or `pytorch_model.bin`, and
+//! usually `tokenizer.json`. [`Checkpoint::open`] finds the files, [`Checkpoint::read_tensors`]
+//! reads the weights (with burn-store; a `.bin` is read as data, never executed), and
+//! [`load_module`] puts them into any Burn module through a name mapping, reporting missing and
+//! unused tensors as `transformers` does. [`load_body`] is that for the encoder body, and
+//! [`save_body`] writes a body back in the same layout.
+
+mod checkpoint;
+mod error;
+mod export;
+mod load;
+mod report;
+mod tensors;
+
+pub use checkpoint::{Checkpoint, WeightFiles};
+pub use error::ImportError;
+pub use export::{save_body, save_module, write_atomically};
+pub use load::{
+    BodyLoadOptions, PoolerChoice, body_module_path, body_prefix, load_body, load_body_from,
+    load_module, target_float_dtype,
+};
+pub use report::LoadReport;
+pub use tensors::{HfTensor, TensorMap};

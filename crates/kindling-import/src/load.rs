@@ -1,0 +1,245 @@
+//! Putting checkpoint tensors into Burn modules, with `transformers`-style reporting.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_store::burn_pack::Tensor as PackTensor;
+use burn_store::{
+    ApplyError, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot,
+    PyTorchToBurnAdapter,
+};
+use kindling_body::{EncoderBody, names};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::ImportError;
+use crate::report::LoadReport;
+use crate::tensors::TensorMap;
+
+/// The float dtype parameters take on `device` (checkpoint floats are cast to it on load).
+pub fn target_float_dtype(device: &Device) -> DType {
+    DType::from(device.settings().float_dtype)
+}
+
+/// The parameters a module expects, by module path in PyTorch naming (`weight`/`bias`, linear
+/// weights `[out, in]`), with their shapes.
+fn expected_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<usize>> {
+    module
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect()
+}
+
+/// Loads `tensors` into `module`.
+///
+/// `to_module_path` maps a file name to the module path it fills (in PyTorch naming), or `None`
+/// for tensors that belong to nothing in this module; `to_file_name` maps a module path back,
+/// for naming the parameters the file lacked. A tensor whose shape does not fit is an error;
+/// tensors the module does not take and parameters the file lacks are reported.
+pub fn load_module<M: Module>(
+    module: &mut M,
+    tensors: &TensorMap,
+    to_module_path: impl Fn(&str) -> Option<String>,
+    to_file_name: impl Fn(&str) -> String,
+    device: &Device,
+) -> Result<LoadReport, ImportError> {
+    let expected = expected_parameters(module);
+    let mut report = LoadReport::default();
+    let mut chosen: BTreeMap<String, (String, PackTensor)> = BTreeMap::new();
+    let mut cast_from = BTreeSet::new();
+    let target = target_float_dtype(device);
+
+    for (name, hf) in tensors {
+        let Some(path) = to_module_path(name) else {
+            report.unused.push(name.clone());
+            continue;
+        };
+        let Some(shape) = expected.get(&path) else {
+            report.unused.push(name.clone());
+            continue;
+        };
+        let found = hf.tensor.shape.to_vec();
+        if &found != shape {
+            return Err(ImportError::ShapeMismatch {
+                tensor: name.clone(),
+                path: hf.file.clone(),
+                expected: shape.clone(),
+                found,
+            });
+        }
+        if !hf.tensor.dtype.is_float() {
+            return Err(ImportError::BadTensor {
+                tensor: name.clone(),
+                path: hf.file.clone(),
+                message: format!(
+                    "dtype {:?} where a float parameter is expected",
+                    hf.tensor.dtype
+                ),
+            });
+        }
+        if hf.tensor.dtype != target {
+            cast_from.insert(format!("{:?}", hf.tensor.dtype));
+        }
+        if let Some((first, _)) = chosen.get(&path) {
+            return Err(ImportError::Duplicate {
+                tensor: path.clone(),
+                first: first.clone(),
+                second: name.clone(),
+            });
+        }
+        let mut tensor = hf.tensor.clone();
+        tensor.name = path.clone();
+        chosen.insert(path, (name.clone(), tensor));
+    }
+
+    report.newly_initialized = expected
+        .keys()
+        .filter(|path| !chosen.contains_key(*path))
+        .map(|path| to_file_name(path))
+        .collect();
+    report.loaded = chosen.values().map(|(name, _)| name.clone()).collect();
+    report.cast_from = cast_from.into_iter().collect();
+
+    let names_by_path: BTreeMap<String, String> = chosen
+        .iter()
+        .map(|(path, (name, _))| (path.clone(), name.clone()))
+        .collect();
+    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target));
+    let to_apply: Vec<PackTensor> = chosen.into_values().map(|(_, t)| t).collect();
+    let result = module.apply(to_apply, None, Some(Box::new(adapter)), false);
+    if let Some(error) = result.errors.into_iter().next() {
+        let file_of = |path: &str| {
+            let name = names_by_path
+                .get(path)
+                .cloned()
+                .unwrap_or_else(|| path.to_string());
+            let file = tensors
+                .get(&name)
+                .map(|t| t.file.clone())
+                .unwrap_or_default();
+            (name, file)
+        };
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => {
+                let (tensor, file) = file_of(&path);
+                ImportError::ShapeMismatch {
+                    tensor,
+                    path: file,
+                    expected: expected.to_vec(),
+                    found: found.to_vec(),
+                }
+            }
+            other => {
+                let path = match &other {
+                    ApplyError::DTypeMismatch { path, .. }
+                    | ApplyError::AdapterError { path, .. }
+                    | ApplyError::LoadError { path, .. }
+                    | ApplyError::ShapeMismatch { path, .. } => path.clone(),
+                };
+                let (tensor, file) = file_of(&path);
+                ImportError::BadTensor {
+                    tensor,
+                    path: file,
+                    message: other.to_string(),
+                }
+            }
+        });
+    }
+    Ok(report)
+}
+
+/// Whether a body gets a pooler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolerChoice {
+    /// A pooler exactly when the checkpoint has pooler weights.
+    #[default]
+    Auto,
+    /// Always a pooler (fresh when the checkpoint has none, as `AutoModel` does).
+    Always,
+    /// Never a pooler (pooler tensors in the file are reported unused).
+    Never,
+}
+
+/// Options for [`load_body`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyLoadOptions {
+    /// Whether the body gets a pooler.
+    pub pooler: PoolerChoice,
+}
+
+/// The prefix a checkpoint's body tensors carry (`bert`, `roberta`), if they carry one.
+pub fn body_prefix(checkpoint: &Checkpoint, tensors: &TensorMap) -> Option<String> {
+    let prefix = checkpoint.config.model_type.state_dict_prefix();
+    let dotted = format!("{prefix}.");
+    tensors
+        .keys()
+        .any(|k| k.starts_with(&dotted))
+        .then(|| prefix.to_string())
+}
+
+/// Maps a checkpoint name to a body module path given the body prefix: prefixed names lose the
+/// prefix; when the file uses a prefix, unprefixed names belong to a head.
+pub fn body_module_path(name: &str, prefix: Option<&str>) -> Option<String> {
+    let bare = match prefix {
+        Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('.')?,
+        None => name,
+    };
+    Some(names::hf_to_kindling(bare))
+}
+
+/// Opens a checkpoint directory and loads its body onto `device`.
+///
+/// Works on body-only (`BertModel`) checkpoints and on task checkpoints
+/// (`*ForMaskedLM`, `*ForTokenClassification`, ...): their head tensors are reported unused.
+pub fn load_body(
+    dir: impl AsRef<std::path::Path>,
+    device: &Device,
+    options: BodyLoadOptions,
+) -> Result<(EncoderBody, LoadReport, Checkpoint), ImportError> {
+    let checkpoint = Checkpoint::open(dir)?;
+    let tensors = checkpoint.read_tensors()?;
+    let (body, report) = load_body_from(&checkpoint, &tensors, device, options)?;
+    Ok((body, report, checkpoint))
+}
+
+/// Loads the body of an opened checkpoint from tensors already read.
+pub fn load_body_from(
+    checkpoint: &Checkpoint,
+    tensors: &TensorMap,
+    device: &Device,
+    options: BodyLoadOptions,
+) -> Result<(EncoderBody, LoadReport), ImportError> {
+    let prefix = body_prefix(checkpoint, tensors);
+    let has_pooler = tensors
+        .keys()
+        .any(|k| body_module_path(k, prefix.as_deref()).as_deref() == Some("pooler.dense.weight"));
+    let with_pooler = match options.pooler {
+        PoolerChoice::Auto => has_pooler,
+        PoolerChoice::Always => true,
+        PoolerChoice::Never => false,
+    };
+    let mut body = checkpoint
+        .config
+        .body_config()
+        .with_add_pooling_layer(with_pooler)
+        .init(device);
+    let file_prefix = prefix.clone();
+    let mut report = load_module(
+        &mut body,
+        tensors,
+        |name| body_module_path(name, prefix.as_deref()),
+        |path| match &file_prefix {
+            Some(p) => format!("{p}.{}", names::kindling_to_hf(path)),
+            None => names::kindling_to_hf(path),
+        },
+        device,
+    )?;
+    report.prefix = prefix.map(|p| format!("{p}."));
+    Ok((body, report))
+}

@@ -1,0 +1,27 @@
+#![warn(missing_docs)]
+//! kindling: transformer encoders with the body and the head kept apart, on Burn.
+//!
+//! This facade re-exports the crates ([`body`], [`import`], [`data`]), chooses devices
+//! ([`device::parse_device`]), and offers the pipelines: [`forward`] runs any checkpoint on
+//! token ids or text and returns its outputs under their `transformers` names.
+//!
+//! ```no_run
+//! use kindling::forward::{ForwardInput, run_forward};
+//!
+//! let device = kindling::device::parse_device("flex")?;
+//! let input = ForwardInput::Texts(vec!["Hallo Welt".into()]);
+//! let outputs = run_forward("path/to/checkpoint".as_ref(), input, &device)?;
+//! println!("{:?}", outputs.tensors.keys().collect::<Vec<_>>());
+//! # Ok::<(), kindling::KindlingError>(())
+//! ```
+
+pub mod device;
+mod error;
+pub mod forward;
+pub mod outputs;
+
+pub use burn;
+pub use error::KindlingError;
+pub use kindling_body as body;
+pub use kindling_data as data;
+pub use kindling_import as import;

