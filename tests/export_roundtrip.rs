@@ -35,7 +35,7 @@ fn every_fixture_body_round_trips_through_the_hf_layout() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let (body, _, checkpoint) =
             load_body(case.join("model"), &device, BodyLoadOptions::default()).unwrap();
-        let out_dir = root.join(&name);
+        let out_dir = root.join("bodies").join(&name);
         save_body(&body, &checkpoint.config, &out_dir, None).unwrap();
 
         let (again, report, reread) =

@@ -1,6 +1,6 @@
 //! The body contract: what every encoder takes and gives, whatever its architecture.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
 
 /// A batch as a body reads it: `[batch, seq]` integer tensors.
@@ -86,7 +86,7 @@ pub struct BodyOutput {
 /// The contract between bodies and heads: ids and mask in, hidden states out.
 ///
 /// Heads depend only on this trait and on [`Body::hidden_size`], so any head mounts on any body.
-pub trait Body: Module {
+pub trait Body: Module + ModuleDisplay {
     /// Runs the encoder.
     fn forward(&self, input: BodyInput, options: OutputOptions) -> BodyOutput;
 
@@ -98,4 +98,7 @@ pub trait Body: Module {
 
     /// The longest sequence the body accepts.
     fn max_sequence_length(&self) -> usize;
+
+    /// The token embedding table `[vocab, hidden]`, for heads whose decoder is tied to it.
+    fn input_embeddings(&self) -> Tensor<2>;
 }

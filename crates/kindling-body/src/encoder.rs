@@ -179,4 +179,8 @@ impl Body for EncoderBody {
     fn max_sequence_length(&self) -> usize {
         self.max_sequence_length
     }
+
+    fn input_embeddings(&self) -> Tensor<2> {
+        self.embeddings.word_embeddings.weight.val()
+    }
 }

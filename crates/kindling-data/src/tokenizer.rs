@@ -17,7 +17,8 @@ pub struct EncodedBatch {
     pub token_type_ids: Vec<Vec<u32>>,
     /// The word each token came from (`None` for special tokens and padding).
     pub word_ids: Vec<Vec<Option<u32>>>,
-    /// Character offsets of each token in its text (`(0, 0)` for special tokens and padding).
+    /// Character (not byte) offsets of each token in its text, as `transformers` gives them
+    /// (`(0, 0)` for special tokens and padding).
     pub offsets: Vec<Vec<(usize, usize)>>,
     /// How many rows were cut to fit the window.
     pub truncated_rows: usize,
@@ -122,7 +123,7 @@ impl Tokenizer {
             .enumerate()
             .map(|(index, text)| {
                 self.inner
-                    .encode(*text, true)
+                    .encode_char_offsets(*text, true)
                     .map_err(|e| DataError::Encode {
                         index,
                         message: e.to_string(),
@@ -141,7 +142,7 @@ impl Tokenizer {
             .map(|(index, words)| {
                 let words: Vec<&str> = words.iter().map(String::as_str).collect();
                 self.inner
-                    .encode(words, true)
+                    .encode_char_offsets(words, true)
                     .map_err(|e| DataError::Encode {
                         index,
                         message: e.to_string(),

@@ -24,6 +24,9 @@ pub enum ImportError {
     /// `config.json` is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The head cannot be built or mounted, or the labels disagree with the checkpoint.
+    #[error(transparent)]
+    Head(#[from] kindling_heads::HeadError),
     /// `config.json` is absent.
     #[error("no config.json in {dir}")]
     NoConfig {

@@ -91,7 +91,7 @@ pub fn save_module<M: Module>(
         message,
     };
     let mut tensors = Vec::new();
-    for tensor in module.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false) {
+    for tensor in module.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
         let name = to_file_name(&tensor.name);
         let dtype = safetensors_dtype(tensor.dtype, &name, path)?;
         let shape = tensor.shape.to_vec();

@@ -13,6 +13,7 @@ mod checkpoint;
 mod error;
 mod export;
 mod load;
+mod model;
 mod report;
 mod tensors;
 
@@ -23,5 +24,6 @@ pub use load::{
     BodyLoadOptions, PoolerChoice, body_module_path, body_prefix, load_body, load_body_from,
     load_module, target_float_dtype,
 };
+pub use model::{ModelLoadOptions, describe_model, load_model, load_model_with_head, save_model};
 pub use report::LoadReport;
 pub use tensors::{HfTensor, TensorMap};

@@ -26,7 +26,7 @@ pub fn target_float_dtype(device: &Device) -> DType {
 /// weights `[out, in]`), with their shapes.
 fn expected_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<usize>> {
     module
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
         .into_iter()
         .map(|t| (t.name.clone(), t.shape.to_vec()))
         .collect()
@@ -108,7 +108,8 @@ pub fn load_module<M: Module>(
         .collect();
     let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target));
     let to_apply: Vec<PackTensor> = chosen.into_values().map(|(_, t)| t).collect();
-    let result = module.apply(to_apply, None, Some(Box::new(adapter)), false);
+    // Enum variants (a head chosen at run time, a classifier style) are not part of the names.
+    let result = module.apply(to_apply, None, Some(Box::new(adapter)), true);
     if let Some(error) = result.errors.into_iter().next() {
         let file_of = |path: &str| {
             let name = names_by_path

@@ -24,4 +24,5 @@ pub use burn;
 pub use error::KindlingError;
 pub use kindling_body as body;
 pub use kindling_data as data;
+pub use kindling_heads as heads;
 pub use kindling_import as import;

@@ -1,0 +1,175 @@
+//! Masked language modeling (`*ForMaskedLM`): transform, layer norm, and a decoder tied to the
+//! body's word embeddings.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+use kindling_body::{BodyOutput, HiddenAct, hf_layer_norm, hf_linear, names};
+
+use crate::error::HeadError;
+use crate::head::{Head, HeadContext};
+use crate::loss::{IGNORE_INDEX, cross_entropy_with_ignore};
+
+/// Whose tensor names and activation the head follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskedLmLayout {
+    /// BERT: `cls.predictions.transform.{dense,LayerNorm}`, `cls.predictions.bias`; the
+    /// transform uses the config's `hidden_act`.
+    Bert,
+    /// RoBERTa / XLM-R / CamemBERT: `lm_head.{dense,layer_norm,bias}`; always exact GELU.
+    Roberta,
+}
+
+/// Vocabulary logits per token.
+///
+/// The decoder is tied to the body's word embeddings, as in `transformers`: the mount hands the
+/// embedding table to the head ([`HeadContext::input_embeddings`]), so training updates one
+/// matrix. A checkpoint with `tie_word_embeddings: false` gets its own `decoder`.
+#[derive(Module, Debug)]
+pub struct MaskedLmHead {
+    /// `hidden -> hidden` transform.
+    pub dense: Linear,
+    /// Norm after the transform's activation.
+    pub layer_norm: LayerNorm,
+    /// Output bias `[vocab]`.
+    pub bias: Param<Tensor<1>>,
+    /// An untied decoder (`hidden -> vocab`, no bias); `None` when tied to the embeddings.
+    pub decoder: Option<Linear>,
+    /// Tensor names and activation.
+    #[module(skip)]
+    pub layout: MaskedLmLayout,
+    /// The transform's activation.
+    #[module(skip)]
+    pub activation: HiddenAct,
+    /// The body width this head reads.
+    pub hidden_size: usize,
+}
+
+/// Outputs of [`MaskedLmHead`].
+#[derive(Debug, Clone)]
+pub struct MaskedLmOutput {
+    /// `[batch, seq, vocab]`.
+    pub logits: Tensor<3>,
+}
+
+impl MaskedLmHead {
+    /// A fresh head with `transformers`' initialization (zero bias; tied unless `untied`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        layout: MaskedLmLayout,
+        hidden_size: usize,
+        vocab_size: usize,
+        hidden_act: HiddenAct,
+        layer_norm_eps: f64,
+        initializer_range: f64,
+        untied: bool,
+        device: &Device,
+    ) -> Self {
+        let activation = match layout {
+            MaskedLmLayout::Bert => hidden_act,
+            MaskedLmLayout::Roberta => HiddenAct::Gelu,
+        };
+        let decoder = untied.then(|| {
+            let mut linear = hf_linear(hidden_size, vocab_size, initializer_range, device);
+            linear.bias = None;
+            linear
+        });
+        Self {
+            dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
+            layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
+            bias: Param::from_tensor(Tensor::zeros([vocab_size], device)),
+            decoder,
+            layout,
+            activation,
+            hidden_size,
+        }
+    }
+
+    fn prefix(&self) -> &'static str {
+        match self.layout {
+            MaskedLmLayout::Bert => "cls.predictions",
+            MaskedLmLayout::Roberta => "lm_head",
+        }
+    }
+}
+
+impl Head for MaskedLmHead {
+    type Output = MaskedLmOutput;
+    /// `[batch, seq]` token ids to predict, `-100` elsewhere.
+    type Labels = Tensor<2, Int>;
+
+    fn forward(&self, body: BodyOutput, context: &HeadContext) -> Self::Output {
+        let [batch, seq, hidden] = body.last_hidden_state.dims();
+        let x = self
+            .activation
+            .forward(self.dense.forward(body.last_hidden_state));
+        let x = self.layer_norm.forward(x).reshape([batch * seq, hidden]);
+        let scores = match &self.decoder {
+            Some(decoder) => decoder.forward(x),
+            None => {
+                let embeddings = context
+                    .input_embeddings
+                    .clone()
+                    .expect("the mount passes the input embeddings to a tied head");
+                x.matmul(embeddings.transpose())
+            }
+        };
+        let vocab = scores.dims()[1];
+        let logits = scores + self.bias.val().reshape([1, vocab]);
+        MaskedLmOutput {
+            logits: logits.reshape([batch, seq, vocab]),
+        }
+    }
+
+    fn loss(&self, output: &Self::Output, labels: Self::Labels) -> Result<Tensor<1>, HeadError> {
+        let [batch, seq, vocab] = output.logits.dims();
+        if labels.dims() != [batch, seq] {
+            return Err(HeadError::LabelShape {
+                labels: labels.dims().to_vec(),
+                outputs: vec![batch, seq, vocab],
+                message: "token labels are [batch, seq]".into(),
+            });
+        }
+        cross_entropy_with_ignore(
+            output.logits.clone().reshape([batch * seq, vocab]),
+            labels.reshape([batch * seq]),
+            IGNORE_INDEX,
+        )
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn needs_input_embeddings(&self) -> bool {
+        self.decoder.is_none()
+    }
+
+    fn hf_name(&self, module_path: &str) -> String {
+        let prefix = self.prefix();
+        let rest = match self.layout {
+            MaskedLmLayout::Bert => match module_path {
+                "bias" => return format!("{prefix}.bias"),
+                p if p.starts_with("decoder.") => p.to_string(),
+                p => format!("transform.{}", names::kindling_to_hf(p)),
+            },
+            MaskedLmLayout::Roberta => module_path.to_string(),
+        };
+        format!("{prefix}.{rest}")
+    }
+
+    fn module_path(&self, hf_name: &str) -> Option<String> {
+        let rest = hf_name.strip_prefix(self.prefix())?.strip_prefix('.')?;
+        match self.layout {
+            MaskedLmLayout::Bert => match rest {
+                "bias" => Some("bias".into()),
+                "decoder.weight" => Some("decoder.weight".into()),
+                r => r.strip_prefix("transform.").map(names::hf_to_kindling),
+            },
+            MaskedLmLayout::Roberta => match rest {
+                "decoder.bias" => None,
+                r => Some(r.to_string()),
+            },
+        }
+    }
+}

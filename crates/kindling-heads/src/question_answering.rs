@@ -1,0 +1,94 @@
+//! Extractive question answering (`*ForQuestionAnswering`): start and end logits per token.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use kindling_body::{BodyOutput, hf_linear};
+
+use crate::error::HeadError;
+use crate::head::{Head, HeadContext};
+use crate::loss::cross_entropy_with_ignore;
+
+/// Span start/end scores: `qa_outputs.weight`, `qa_outputs.bias` (`hidden -> 2`).
+#[derive(Module, Debug)]
+pub struct QuestionAnsweringHead {
+    /// `hidden -> 2` (start, end).
+    pub qa_outputs: Linear,
+    /// The body width this head reads.
+    pub hidden_size: usize,
+}
+
+/// Outputs of [`QuestionAnsweringHead`].
+#[derive(Debug, Clone)]
+pub struct QuestionAnsweringOutput {
+    /// `[batch, seq]`.
+    pub start_logits: Tensor<2>,
+    /// `[batch, seq]`.
+    pub end_logits: Tensor<2>,
+}
+
+/// Gold span positions, `[batch]` each.
+#[derive(Debug, Clone)]
+pub struct SpanLabels {
+    /// Start token index per example.
+    pub start_positions: Tensor<1, Int>,
+    /// End token index per example.
+    pub end_positions: Tensor<1, Int>,
+}
+
+impl QuestionAnsweringHead {
+    /// A fresh head with `transformers`' initialization.
+    pub fn new(hidden_size: usize, initializer_range: f64, device: &Device) -> Self {
+        Self {
+            qa_outputs: hf_linear(hidden_size, 2, initializer_range, device),
+            hidden_size,
+        }
+    }
+}
+
+impl Head for QuestionAnsweringHead {
+    type Output = QuestionAnsweringOutput;
+    type Labels = SpanLabels;
+
+    fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
+        let [batch, seq, _] = body.last_hidden_state.dims();
+        let logits = self.qa_outputs.forward(body.last_hidden_state);
+        QuestionAnsweringOutput {
+            start_logits: logits
+                .clone()
+                .slice([0..batch, 0..seq, 0..1])
+                .reshape([batch, seq]),
+            end_logits: logits.slice([0..batch, 0..seq, 1..2]).reshape([batch, seq]),
+        }
+    }
+
+    /// `transformers`' loss: positions are clamped to `[0, seq]`, a position equal to `seq`
+    /// (outside the text) is ignored, and the start and end cross-entropies are averaged.
+    fn loss(&self, output: &Self::Output, labels: Self::Labels) -> Result<Tensor<1>, HeadError> {
+        let [batch, seq] = output.start_logits.dims();
+        for positions in [&labels.start_positions, &labels.end_positions] {
+            if positions.dims() != [batch] {
+                return Err(HeadError::LabelShape {
+                    labels: positions.dims().to_vec(),
+                    outputs: vec![batch, seq],
+                    message: "one start and one end position per example".into(),
+                });
+            }
+        }
+        let ignored = seq as i64;
+        let start = cross_entropy_with_ignore(
+            output.start_logits.clone(),
+            labels.start_positions.clamp(0, ignored),
+            ignored,
+        )?;
+        let end = cross_entropy_with_ignore(
+            output.end_logits.clone(),
+            labels.end_positions.clamp(0, ignored),
+            ignored,
+        )?;
+        Ok((start + end) / 2.0)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+}

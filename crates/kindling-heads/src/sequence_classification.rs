@@ -1,0 +1,224 @@
+//! Sequence classification (`*ForSequenceClassification`) in both of `transformers`' styles,
+//! with single-label, multi-label and regression losses.
+
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::prelude::*;
+use kindling_body::{BodyOutput, ProblemType, hf_linear};
+
+use crate::error::HeadError;
+use crate::head::{Head, HeadContext};
+use crate::loss::{
+    IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy_with_ignore, mean_squared_error,
+};
+
+/// RoBERTa's classification block on the first token: dropout, dense, tanh, dropout, out_proj
+/// (`classifier.dense.*`, `classifier.out_proj.*`).
+#[derive(Module, Debug)]
+pub struct FirstTokenClassifier {
+    /// `hidden -> hidden`.
+    pub dense: Linear,
+    /// `hidden -> num_labels`.
+    pub out_proj: Linear,
+    /// Dropout before each projection.
+    pub dropout: Dropout,
+}
+
+/// The two ways `transformers` classifies a sequence.
+#[derive(Module, Debug)]
+pub enum SequenceClassifier {
+    /// BERT: dropout + linear on the body's pooler output (`classifier.*`).
+    Pooled(Linear),
+    /// RoBERTa / XLM-R / CamemBERT: [`FirstTokenClassifier`] on the first token.
+    FirstToken(FirstTokenClassifier),
+}
+
+/// Which style a fresh head takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceClassifierStyle {
+    /// BERT's pooler + linear.
+    Pooled,
+    /// RoBERTa's dense + tanh + out_proj on the first token.
+    FirstToken,
+}
+
+/// One prediction per sequence.
+#[derive(Module, Debug)]
+pub struct SequenceClassificationHead {
+    /// Dropout before the pooled classifier (BERT style).
+    pub dropout: Dropout,
+    /// The classifier, named `classifier` as in `transformers`.
+    pub classifier: SequenceClassifier,
+    /// The loss family; `None` infers it as `transformers` does from the labels.
+    #[module(skip)]
+    pub problem_type: Option<ProblemType>,
+    /// The body width this head reads.
+    pub hidden_size: usize,
+}
+
+/// Outputs of [`SequenceClassificationHead`].
+#[derive(Debug, Clone)]
+pub struct SequenceClassificationOutput {
+    /// `[batch, num_labels]`.
+    pub logits: Tensor<2>,
+}
+
+/// Sequence labels; their kind picks the loss when the problem type is not set.
+#[derive(Debug, Clone)]
+pub enum SequenceLabels {
+    /// One class id per sequence (cross-entropy).
+    Classes(Tensor<1, Int>),
+    /// `[batch, num_labels]` of 0/1 (binary cross-entropy), or regression targets
+    /// `[batch, num_labels]` (mean squared error).
+    Values(Tensor<2>),
+}
+
+impl SequenceClassificationHead {
+    /// A fresh head with `transformers`' initialization.
+    pub fn new(
+        style: SequenceClassifierStyle,
+        hidden_size: usize,
+        num_labels: usize,
+        dropout: f64,
+        initializer_range: f64,
+        device: &Device,
+    ) -> Self {
+        let classifier = match style {
+            SequenceClassifierStyle::Pooled => SequenceClassifier::Pooled(hf_linear(
+                hidden_size,
+                num_labels,
+                initializer_range,
+                device,
+            )),
+            SequenceClassifierStyle::FirstToken => {
+                SequenceClassifier::FirstToken(FirstTokenClassifier {
+                    dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
+                    out_proj: hf_linear(hidden_size, num_labels, initializer_range, device),
+                    dropout: DropoutConfig::new(dropout).init(),
+                })
+            }
+        };
+        Self {
+            dropout: DropoutConfig::new(dropout).init(),
+            classifier,
+            problem_type: None,
+            hidden_size,
+        }
+    }
+
+    /// Sets the problem type.
+    pub fn with_problem_type(mut self, problem_type: Option<ProblemType>) -> Self {
+        self.problem_type = problem_type;
+        self
+    }
+
+    /// Number of labels.
+    pub fn num_labels(&self) -> usize {
+        match &self.classifier {
+            SequenceClassifier::Pooled(linear) => linear.weight.dims()[1],
+            SequenceClassifier::FirstToken(c) => c.out_proj.weight.dims()[1],
+        }
+    }
+
+    /// The loss family for `labels`, as `transformers` infers it when `problem_type` is unset.
+    pub fn resolve_problem_type(&self, labels: &SequenceLabels) -> ProblemType {
+        self.problem_type.unwrap_or(if self.num_labels() == 1 {
+            ProblemType::Regression
+        } else {
+            match labels {
+                SequenceLabels::Classes(_) => ProblemType::SingleLabelClassification,
+                SequenceLabels::Values(_) => ProblemType::MultiLabelClassification,
+            }
+        })
+    }
+}
+
+impl Head for SequenceClassificationHead {
+    type Output = SequenceClassificationOutput;
+    type Labels = SequenceLabels;
+
+    fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
+        let logits = match &self.classifier {
+            SequenceClassifier::Pooled(linear) => {
+                let pooled = body
+                    .pooler_output
+                    .expect("the mount checks that the body has a pooler");
+                linear.forward(self.dropout.forward(pooled))
+            }
+            SequenceClassifier::FirstToken(c) => {
+                let [batch, _, width] = body.last_hidden_state.dims();
+                let first = body
+                    .last_hidden_state
+                    .slice([0..batch, 0..1, 0..width])
+                    .reshape([batch, width]);
+                let x = c.dense.forward(c.dropout.forward(first)).tanh();
+                c.out_proj.forward(c.dropout.forward(x))
+            }
+        };
+        SequenceClassificationOutput { logits }
+    }
+
+    fn loss(&self, output: &Self::Output, labels: Self::Labels) -> Result<Tensor<1>, HeadError> {
+        let [batch, num_labels] = output.logits.dims();
+        let shape_error = |labels: Vec<usize>, message: &str| HeadError::LabelShape {
+            labels,
+            outputs: vec![batch, num_labels],
+            message: message.into(),
+        };
+        match (self.resolve_problem_type(&labels), labels) {
+            (ProblemType::SingleLabelClassification, SequenceLabels::Classes(classes)) => {
+                if classes.dims() != [batch] {
+                    return Err(shape_error(
+                        classes.dims().to_vec(),
+                        "one class per sequence",
+                    ));
+                }
+                cross_entropy_with_ignore(output.logits.clone(), classes, IGNORE_INDEX)
+            }
+            (ProblemType::MultiLabelClassification, SequenceLabels::Values(targets)) => {
+                if targets.dims() != [batch, num_labels] {
+                    return Err(shape_error(
+                        targets.dims().to_vec(),
+                        "[batch, num_labels] of 0/1",
+                    ));
+                }
+                Ok(binary_cross_entropy_with_logits(
+                    output.logits.clone(),
+                    targets,
+                ))
+            }
+            (ProblemType::Regression, SequenceLabels::Values(targets)) => {
+                // transformers squeezes a single output: [batch, 1] against [batch] or [batch, 1].
+                let [rows, cols] = targets.dims();
+                if rows != batch || cols != num_labels {
+                    return Err(shape_error(vec![rows, cols], "[batch, num_labels] targets"));
+                }
+                Ok(mean_squared_error(output.logits.clone(), targets))
+            }
+            (ProblemType::Regression, SequenceLabels::Classes(classes)) => {
+                // Integer regression targets are read as floats, as torch would cast them.
+                if num_labels != 1 || classes.dims() != [batch] {
+                    return Err(shape_error(classes.dims().to_vec(), "[batch] targets"));
+                }
+                Ok(mean_squared_error(
+                    output.logits.clone(),
+                    classes.float().reshape([batch, 1]),
+                ))
+            }
+            (problem, _) => Err(HeadError::LabelKind(format!(
+                "{problem:?} needs {} labels",
+                match problem {
+                    ProblemType::SingleLabelClassification => "integer class",
+                    _ => "float",
+                }
+            ))),
+        }
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn needs_pooler(&self) -> bool {
+        matches!(self.classifier, SequenceClassifier::Pooled(_))
+    }
+}

@@ -1,0 +1,250 @@
+//! Loading and saving whole models (body + head) in the Hugging Face layout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use kindling_body::{BertFamilyConfig, EncoderBody, names};
+use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::ImportError;
+use crate::export::{save_module, write_atomically};
+use crate::load::{body_prefix, load_module};
+use crate::report::LoadReport;
+use crate::tensors::TensorMap;
+
+const BODY: &str = "body.";
+const HEAD: &str = "head.";
+
+/// Whether a checkpoint name (after the body prefix, if the file uses one) belongs to the body.
+fn is_body_name(name: &str) -> bool {
+    ["embeddings.", "encoder.", "pooler."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Maps checkpoint names to module paths of a mounted model, and back.
+struct ModelNames<'a, H> {
+    prefix: Option<String>,
+    head: &'a H,
+}
+
+impl<H: Head> ModelNames<'_, H> {
+    fn module_path(&self, name: &str) -> Option<String> {
+        match &self.prefix {
+            Some(prefix) => {
+                if let Some(rest) = name
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|r| r.strip_prefix('.'))
+                {
+                    return Some(format!("{BODY}{}", names::hf_to_kindling(rest)));
+                }
+            }
+            None if is_body_name(name) => {
+                return Some(format!("{BODY}{}", names::hf_to_kindling(name)));
+            }
+            None => {}
+        }
+        self.head.module_path(name).map(|p| format!("{HEAD}{p}"))
+    }
+
+    fn file_name(&self, path: &str, prefix: &str) -> String {
+        if let Some(rest) = path.strip_prefix(BODY) {
+            format!("{prefix}.{}", names::kindling_to_hf(rest))
+        } else if let Some(rest) = path.strip_prefix(HEAD) {
+            self.head.hf_name(rest)
+        } else {
+            path.to_string()
+        }
+    }
+}
+
+/// Mounts `head` on the body of an opened checkpoint and loads every tensor either takes.
+///
+/// This is how a custom head is mounted on a pretrained body: build the head, and whatever of it
+/// the checkpoint holds (under the head's Hugging Face names) is loaded; the rest is reported
+/// newly initialized. `with_pooler` decides whether the body keeps its pooler.
+pub fn load_model_with_head<H: Head>(
+    checkpoint: &Checkpoint,
+    tensors: &TensorMap,
+    head: H,
+    with_pooler: bool,
+    device: &Device,
+) -> Result<(Model<EncoderBody, H>, LoadReport), ImportError> {
+    let body = checkpoint
+        .config
+        .body_config()
+        .with_add_pooling_layer(with_pooler || head.needs_pooler())
+        .init(device);
+    let mut model = Model::new(body, head)?;
+    let prefix = body_prefix(checkpoint, tensors);
+    let export_prefix = checkpoint.config.model_type.state_dict_prefix().to_string();
+    let mut report = {
+        let names = ModelNames {
+            prefix: prefix.clone(),
+            head: &model.head,
+        };
+        // Mapping reads the head's naming only; the loader owns the model mutably below.
+        let to_path: BTreeMap<String, Option<String>> = tensors
+            .keys()
+            .map(|k| (k.clone(), names.module_path(k)))
+            .collect();
+        let expected_names: BTreeMap<String, String> = model
+            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+            .into_iter()
+            .map(|t| {
+                let file = names.file_name(&t.name, &export_prefix);
+                (t.name, file)
+            })
+            .collect();
+        load_module(
+            &mut model,
+            tensors,
+            |name| to_path.get(name).cloned().flatten(),
+            |path| {
+                expected_names
+                    .get(path)
+                    .cloned()
+                    .unwrap_or_else(|| path.to_string())
+            },
+            device,
+        )?
+    };
+    report.prefix = prefix.map(|p| format!("{p}."));
+    Ok((model, report))
+}
+
+/// Options for [`load_model`].
+#[derive(Debug, Clone, Default)]
+pub struct ModelLoadOptions {
+    /// The task; the checkpoint's `architectures` when `None`.
+    pub task: Option<Task>,
+    /// Label names for a fresh classification head (or to check against the checkpoint's).
+    pub labels: Option<Vec<String>>,
+}
+
+/// The head's output width as the checkpoint stores it, when it has the head.
+fn checkpoint_label_count(task: Task, tensors: &TensorMap) -> Option<(String, Vec<usize>)> {
+    let names: &[&str] = match task {
+        Task::TokenClassification => &["classifier.weight"],
+        Task::SequenceClassification => &["classifier.out_proj.weight", "classifier.weight"],
+        _ => &[],
+    };
+    names.iter().find_map(|n| {
+        tensors
+            .get(*n)
+            .map(|t| (n.to_string(), t.tensor.shape.to_vec()))
+    })
+}
+
+/// Loads a checkpoint directory as a model: `architectures` (or `options.task`) picks the head,
+/// the checkpoint's `id2label` names its labels.
+///
+/// The same call loads a full task checkpoint (body and head) and mounts a fresh head on a
+/// body-only or other-task checkpoint (`options.task` + `options.labels`); the report lists the
+/// newly initialized head tensors, as `transformers` does. The returned checkpoint's config
+/// describes the mounted model (architectures, labels), ready for [`save_model`].
+pub fn load_model(
+    dir: impl AsRef<Path>,
+    device: &Device,
+    options: ModelLoadOptions,
+) -> Result<(Model<EncoderBody, AnyHead>, LoadReport, Checkpoint), ImportError> {
+    let mut checkpoint = Checkpoint::open(dir)?;
+    let tensors = checkpoint.read_tensors()?;
+    let file_task = Task::from_architectures(checkpoint.config.architectures.as_deref())?;
+    let task = options.task.unwrap_or(file_task);
+    if task == Task::Base {
+        return Err(HeadError::Invalid(format!(
+            "{} holds a base model ({}); name a task to mount a head on it",
+            checkpoint.dir.display(),
+            task.class_name(checkpoint.config.model_type)
+        ))
+        .into());
+    }
+    let mut spec = HeadSpec::new(task);
+    spec.labels = options.labels.clone();
+    let labels = spec.resolve_labels(&checkpoint.config);
+    if let (Some(given), Some((tensor, shape))) =
+        (&options.labels, checkpoint_label_count(task, &tensors))
+        && shape.first() != Some(&given.len())
+        && file_task == task
+    {
+        return Err(HeadError::LabelCount {
+            given: given.len(),
+            checkpoint: shape.first().copied().unwrap_or_default(),
+            tensor,
+            shape,
+        }
+        .into());
+    }
+    let head = AnyHead::from_config(&checkpoint.config, &spec, device)?
+        .ok_or_else(|| HeadError::Invalid("no head for the base task".into()))?;
+    let (model, report) = load_model_with_head(&checkpoint, &tensors, head, false, device)?;
+    describe_model(
+        &mut checkpoint.config,
+        task,
+        task.has_label_names().then_some(&labels),
+    );
+    Ok((model, report, checkpoint))
+}
+
+/// Sets `architectures`, `id2label` and `label2id` of `config` to describe a model for `task`.
+pub fn describe_model(config: &mut BertFamilyConfig, task: Task, labels: Option<&Vec<String>>) {
+    config.architectures = Some(vec![task.class_name(config.model_type)]);
+    if let Some(labels) = labels {
+        config.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
+        );
+        config.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i))
+                .collect(),
+        );
+    }
+}
+
+/// Writes a mounted model as a `transformers` task checkpoint: `config.json` (as given: use
+/// [`describe_model`] to set architectures and labels) and `model.safetensors` with the body
+/// under its prefix (`bert.`, `roberta.`) and the head under its Hugging Face names, plus a copy
+/// of `tokenizer`. `AutoModelFor<Task>.from_pretrained(dir)` loads it with nothing missing.
+pub fn save_model<H: Head>(
+    model: &Model<EncoderBody, H>,
+    config: &BertFamilyConfig,
+    dir: &Path,
+    tokenizer: Option<&Path>,
+) -> Result<(), ImportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ImportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let names = ModelNames {
+        prefix: None,
+        head: &model.head,
+    };
+    let prefix = config.model_type.state_dict_prefix();
+    save_module(model, &dir.join("model.safetensors"), |path| {
+        names.file_name(path, prefix)
+    })?;
+    let mut config = config.clone();
+    config.extra.remove("torch_dtype");
+    config
+        .extra
+        .insert("dtype".into(), serde_json::Value::String("float32".into()));
+    write_atomically(&dir.join("config.json"), config.to_json_string().as_bytes())?;
+    if let Some(tokenizer) = tokenizer {
+        let bytes = std::fs::read(tokenizer).map_err(|source| ImportError::Io {
+            path: tokenizer.to_path_buf(),
+            source,
+        })?;
+        write_atomically(&dir.join("tokenizer.json"), &bytes)?;
+    }
+    Ok(())
+}
