@@ -139,3 +139,44 @@ fn hidden_states_match(device: &Device) {
     assert!(diff <= tol);
 }
 test_device!(hidden_states_match);
+
+/// The sentence-embedding head on the real model equals sentence-transformers: mean pooling
+/// with L2 normalization is `SentenceTransformer.encode`; mean, CLS and max pooling equal its
+/// `Pooling` module's outputs.
+fn sentence_embeddings_match(device: &Device) {
+    use kindling::heads::{Model, Pooling, SentenceEmbeddingHead};
+    let Some(dir) = minilm_dir() else { return };
+    let texts = sentences();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = tokenizer(&dir).encode_batch(&refs).unwrap();
+    let (b, s) = batch.shape();
+    let tensor = |rows: &[Vec<u32>]| {
+        let flat: Vec<i64> = rows.iter().flatten().map(|&v| v as i64).collect();
+        Tensor::<2, Int>::from_data(TensorData::new(flat, [b, s]), device)
+    };
+    let expected = read_safetensors(&fixtures_dir().join("minilm/expected.safetensors"));
+    for (pooling, normalize, key) in [
+        (Pooling::Mean, true, "sentence_embedding"),
+        (Pooling::Mean, false, "pooled_mean"),
+        (Pooling::Cls, false, "pooled_cls"),
+        (Pooling::Max, false, "pooled_max"),
+    ] {
+        let (body, _, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
+        let hidden = body.hidden_size();
+        let model =
+            Model::new(body, SentenceEmbeddingHead::new(hidden, pooling, normalize)).unwrap();
+        let input = BodyInput::new(tensor(&batch.input_ids), tensor(&batch.attention_mask))
+            .with_token_type_ids(tensor(&batch.token_type_ids));
+        let out = model.forward(input);
+        let diff = max_abs_diff(
+            key,
+            &out.sentence_embedding.into_data().convert::<f32>(),
+            &expected[key],
+            None,
+            0,
+        );
+        println!("all-MiniLM-L6-v2 {key}: max |Δ| = {diff:.3e}");
+        assert!(diff <= tolerance(device), "`{key}`: {diff:e}");
+    }
+}
+test_device!(sentence_embeddings_match);

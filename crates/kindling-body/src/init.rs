@@ -29,11 +29,14 @@ pub fn hf_embedding(
         .with_initializer(Initializer::Normal { mean: 0.0, std })
         .init(device);
     if let Some(pad) = padding_idx.filter(|&pad| pad < n_embedding) {
-        let weight = embedding.weight.val().slice_assign(
-            [pad..pad + 1, 0..d_model],
-            Tensor::zeros([1, d_model], device),
-        );
-        embedding.weight = Param::from_tensor(weight);
+        // Lazily, so a table that a checkpoint will overwrite is never materialized.
+        embedding.weight = embedding.weight.init_mapper(move |weight| {
+            let device = weight.device();
+            weight.slice_assign(
+                [pad..pad + 1, 0..d_model],
+                Tensor::zeros([1, d_model], &device),
+            )
+        });
     }
     embedding
 }

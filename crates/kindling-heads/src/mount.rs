@@ -1,7 +1,7 @@
 //! The mount: a body plus a head is a model, and itself a Burn `Module`.
 
 use burn::prelude::*;
-use kindling_body::{Body, BodyInput, OutputOptions};
+use kindling_body::{Body, BodyInput, BodyOutput, OutputOptions};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
@@ -87,6 +87,20 @@ impl<B: Body, H: Head> Model<B, H> {
         let context = self.context(&input);
         let body = self.body.forward(input.body, OutputOptions::default());
         self.head.forward(body, &context)
+    }
+
+    /// Runs body and head, also returning the body's output (with the optional outputs
+    /// `options` asks for).
+    pub fn forward_with_body(
+        &self,
+        input: impl Into<ModelInput>,
+        options: OutputOptions,
+    ) -> (BodyOutput, H::Output) {
+        let input = input.into();
+        let context = self.context(&input);
+        let body = self.body.forward(input.body, options);
+        let output = self.head.forward(body.clone(), &context);
+        (body, output)
     }
 
     /// Runs body and head and computes the loss against `labels`.

@@ -7,24 +7,70 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use kindling_body::{Body, BodyInput, EncoderBody, OutputOptions};
 use kindling_data::Tokenizer;
-use kindling_import::{BodyLoadOptions, LoadReport, load_body};
+use kindling_heads::{ModelInput, Task};
+use kindling_import::{
+    BodyLoadOptions, Checkpoint, LoadReport, ModelLoadOptions, load_body, load_model,
+};
 use serde::Deserialize;
 
 use crate::error::KindlingError;
 
+/// Rows of ids: `[batch][seq]`, or `[batch][choices][seq]` for multiple choice.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Rows {
+    /// `[batch][seq]`.
+    Flat(Vec<Vec<i64>>),
+    /// `[batch][choices][seq]`.
+    Choices(Vec<Vec<Vec<i64>>>),
+}
+
+impl Rows {
+    /// Flattens choices into rows; returns the rows and the number of choices.
+    fn flatten(
+        self,
+        source: &str,
+        field: &str,
+    ) -> Result<(Vec<Vec<i64>>, Option<usize>), KindlingError> {
+        match self {
+            Rows::Flat(rows) => Ok((rows, None)),
+            Rows::Choices(examples) => {
+                let choices = examples.first().map_or(0, Vec::len);
+                if let Some(i) = examples.iter().position(|e| e.len() != choices) {
+                    return Err(KindlingError::Input {
+                        source_name: source.to_string(),
+                        field: field.to_string(),
+                        message: format!(
+                            "example {i} has {} choices, example 0 has {choices}",
+                            examples[i].len()
+                        ),
+                    });
+                }
+                Ok((examples.into_iter().flatten().collect(), Some(choices)))
+            }
+        }
+    }
+}
+
+impl From<Vec<Vec<i64>>> for Rows {
+    fn from(rows: Vec<Vec<i64>>) -> Self {
+        Rows::Flat(rows)
+    }
+}
+
 /// Token ids as `cargo xtask forward --input` reads them: one list per row, all rows the same
-/// length (already padded).
+/// length (already padded); for multiple choice one list of rows per example.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IdsInput {
     /// Token ids.
-    pub input_ids: Vec<Vec<i64>>,
+    pub input_ids: Rows,
     /// 1 for tokens, 0 for padding; all ones when absent.
     #[serde(default)]
-    pub attention_mask: Option<Vec<Vec<i64>>>,
+    pub attention_mask: Option<Rows>,
     /// Segment ids; zeros when absent.
     #[serde(default)]
-    pub token_type_ids: Option<Vec<Vec<i64>>>,
+    pub token_type_ids: Option<Rows>,
 }
 
 impl IdsInput {
@@ -126,14 +172,23 @@ fn check_range(
 }
 
 /// Checks ids against the body and makes the tensors.
-fn body_input(
+fn model_input(
     body: &EncoderBody,
     config: &kindling_body::BertFamilyConfig,
-    input: &IdsInput,
+    input: IdsInput,
     source: &str,
     device: &Device,
-) -> Result<BodyInput, KindlingError> {
-    let (batch, seq) = rectangular(source, "input_ids", &input.input_ids, None)?;
+) -> Result<ModelInput, KindlingError> {
+    let (input_ids, num_choices) = input.input_ids.flatten(source, "input_ids")?;
+    let attention_mask = match input.attention_mask {
+        Some(rows) => Some(rows.flatten(source, "attention_mask")?.0),
+        None => None,
+    };
+    let token_type_ids = match input.token_type_ids {
+        Some(rows) => Some(rows.flatten(source, "token_type_ids")?.0),
+        None => None,
+    };
+    let (batch, seq) = rectangular(source, "input_ids", &input_ids, None)?;
     if seq > body.max_sequence_length() {
         return Err(KindlingError::Input {
             source_name: source.to_string(),
@@ -147,7 +202,7 @@ fn body_input(
     check_range(
         source,
         "input_ids",
-        &input.input_ids,
+        &input_ids,
         config.vocab_size,
         "the vocabulary",
     )?;
@@ -155,7 +210,7 @@ fn body_input(
         let flat: Vec<i64> = rows.iter().flatten().copied().collect();
         Tensor::<2, Int>::from_data(TensorData::new(flat, [batch, seq]), device)
     };
-    let mask = match &input.attention_mask {
+    let mask = match &attention_mask {
         Some(mask) => {
             rectangular(source, "attention_mask", mask, Some((batch, seq)))?;
             check_range(source, "attention_mask", mask, 2, "the mask values")?;
@@ -163,8 +218,8 @@ fn body_input(
         }
         None => Tensor::<2, Int>::ones([batch, seq], device),
     };
-    let mut body_input = BodyInput::new(to_tensor(&input.input_ids), mask);
-    if let Some(types) = &input.token_type_ids {
+    let mut body_input = BodyInput::new(to_tensor(&input_ids), mask);
+    if let Some(types) = &token_type_ids {
         rectangular(source, "token_type_ids", types, Some((batch, seq)))?;
         check_range(
             source,
@@ -175,7 +230,10 @@ fn body_input(
         )?;
         body_input = body_input.with_token_type_ids(to_tensor(types));
     }
-    Ok(body_input)
+    Ok(ModelInput {
+        body: body_input,
+        num_choices,
+    })
 }
 
 fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
@@ -184,8 +242,8 @@ fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
 
 /// Loads the checkpoint in `dir` onto `device` and runs it on `input`.
 ///
-/// Writes `last_hidden_state` and, when the checkpoint has a pooler, `pooler_output`; with
-/// text input also the `input_ids` and `attention_mask` it made.
+/// Writes `last_hidden_state`, `pooler_output` when the model has a pooler, the head's outputs
+/// for task checkpoints, and with text input also the `input_ids` and `attention_mask` it made.
 pub fn run_forward(
     dir: &Path,
     input: ForwardInput,
@@ -195,13 +253,25 @@ pub fn run_forward(
 }
 
 /// [`run_forward`] with optional outputs.
+///
+/// A task checkpoint (its `architectures` names a head) runs body and head and also writes
+/// the head's outputs (`logits`, or `start_logits` and `end_logits`).
 pub fn run_forward_with(
     dir: &Path,
     input: ForwardInput,
     device: &Device,
     options: ForwardOptions,
 ) -> Result<ForwardOutputs, KindlingError> {
-    let (body, report, checkpoint) = load_body(dir, device, BodyLoadOptions::default())?;
+    let opened = Checkpoint::open(dir)?;
+    let task = Task::from_architectures(opened.config.architectures.as_deref())
+        .map_err(kindling_import::ImportError::from)?;
+    let (model, report, checkpoint) = if task == Task::Base {
+        let (body, report, checkpoint) = load_body(dir, device, BodyLoadOptions::default())?;
+        (Err(body), report, checkpoint)
+    } else {
+        let (model, report, checkpoint) = load_model(dir, device, ModelLoadOptions::default())?;
+        (Ok(model), report, checkpoint)
+    };
     let config = &checkpoint.config;
     let mut tensors = BTreeMap::new();
     let (ids, source) = match input {
@@ -227,33 +297,37 @@ pub fn run_forward_with(
                     .map(|r| r.iter().map(|&v| v as i64).collect())
                     .collect()
             };
-            let ids = IdsInput {
-                input_ids: widen(&batch.input_ids),
-                attention_mask: Some(widen(&batch.attention_mask)),
-                token_type_ids: Some(widen(&batch.token_type_ids)),
-            };
             let (b, s) = batch.shape();
             for (name, rows) in [
-                ("input_ids", &ids.input_ids),
-                (
-                    "attention_mask",
-                    ids.attention_mask.as_ref().unwrap_or(&ids.input_ids),
-                ),
+                ("input_ids", widen(&batch.input_ids)),
+                ("attention_mask", widen(&batch.attention_mask)),
             ] {
                 let flat: Vec<i64> = rows.iter().flatten().copied().collect();
                 tensors.insert(name.to_string(), TensorData::new(flat, [b, s]));
             }
+            let ids = IdsInput {
+                input_ids: widen(&batch.input_ids).into(),
+                attention_mask: Some(widen(&batch.attention_mask).into()),
+                token_type_ids: Some(widen(&batch.token_type_ids).into()),
+            };
             (ids, path.display().to_string())
         }
     };
-    let input = body_input(&body, config, &ids, &source, device)?;
-    let out = body.forward(
-        input,
-        OutputOptions {
-            output_hidden_states: options.hidden_states,
-            output_attentions: options.attentions,
-        },
-    );
+    let body_options = OutputOptions {
+        output_hidden_states: options.hidden_states,
+        output_attentions: options.attentions,
+    };
+    let (out, head_outputs) = match &model {
+        Err(body) => {
+            let input = model_input(body, config, ids, &source, device)?;
+            (body.forward(input.body, body_options), Vec::new())
+        }
+        Ok(model) => {
+            let input = model_input(&model.body, config, ids, &source, device)?;
+            let (body, output) = model.forward_with_body(input, body_options);
+            (body, output.named())
+        }
+    };
     tensors.insert("last_hidden_state".into(), f32_data(out.last_hidden_state));
     if let Some(pooled) = out.pooler_output {
         tensors.insert("pooler_output".into(), f32_data(pooled));
@@ -263,6 +337,9 @@ pub fn run_forward_with(
     }
     for (i, a) in out.attentions.into_iter().flatten().enumerate() {
         tensors.insert(format!("attentions.{i}"), f32_data(a));
+    }
+    for (name, data) in head_outputs {
+        tensors.insert(name.to_string(), data.convert::<f32>());
     }
     Ok(ForwardOutputs { tensors, report })
 }
