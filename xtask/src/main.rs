@@ -3,11 +3,13 @@
 //! - `forward`: run any checkpoint directory on ids or text, write outputs by their
 //!   `transformers` names.
 //! - `test`: the whole test suite, provisioning what it needs.
-//! - `train`, `eval`, `predict`, `bench`: arrive with the trainer, heads and benchmarks.
+//! - `train`: fine-tune a token classifier and report F1 per language.
 
 mod forward;
+mod model_source;
 mod provision;
 mod test;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -24,12 +26,8 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Run the whole test suite (provisions the pretrained test model; CI=true skips nothing).
     Test(test::TestArgs),
-    /// Fine-tune a model (arrives with the trainer).
-    Train {
-        /// Arguments for the trainer.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Fine-tune a token classifier (default: all-MiniLM-L6-v2 on the bundled NER sample).
+    Train(train::TrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,11 +35,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Forward(args) => forward::run(args),
         Command::Test(args) => test::run(args),
-        Command::Train { .. } => {
-            anyhow::bail!(
-                "`cargo xtask train` arrives with the trainer (token classification on the bundled \
-                 multilingual NER sample); today kindling runs bodies: see `cargo xtask forward --help`"
-            )
-        }
+        Command::Train(args) => train::run(args),
     }
 }

@@ -1,13 +1,46 @@
 #![warn(missing_docs)]
 //! Datasets and batching for kindling.
 //!
-//! Today: tokenization through a checkpoint's `tokenizer.json` (the `tokenizers` crate, so ids
-//! equal `transformers`' fast tokenizers), batches padded to the longest row with the
-//! tokenizer's pad id, truncation to the model's window, and word ids kept for aligning
-//! word-level labels to sub-words.
+//! - Reading NER data: [`read_conll`] (CoNLL / IOB2 columns), [`read_jsonl`] (JSON lines as
+//!   `datasets` exports them), [`read_panx`] (XTREME PAN-X `lang:token<TAB>tag` files), and
+//!   [`read_dataset`] choosing among them. Each gives [`NerExample`]s; errors name the file
+//!   and line.
+//! - Labels: [`LabelSet`] (the PAN-X tags, a checkpoint's list, or inferred from data).
+//! - Tokenization through a checkpoint's `tokenizer.json` ([`Tokenizer`], the `tokenizers`
+//!   crate, so ids equal `transformers`' fast tokenizers), word labels aligned to sub-words
+//!   ([`align_labels_to_subwords`], -100 where no label applies), truncation reported
+//!   ([`TruncationReport`]).
+//! - Batching: [`TokenClassificationEncoder`] encodes every example once
+//!   ([`EncodedDataset`]); [`batch_order`] gives seeded, optionally length-grouped batches of
+//!   indices; [`EncodedDataset::batch`] pads them ([`TokenClassificationBatch`]).
+//! - The bundled sample: [`generate_ner_sample`] and [`write_ner_sample`], the deterministic
+//!   synthetic multilingual NER data under `data/ner-sample`.
 
+mod align;
+mod batch;
+mod encoder;
 mod error;
+mod example;
+mod labels;
+mod order;
+mod readers;
+mod rng;
+mod synthetic;
 mod tokenizer;
 
+pub use align::align_labels_to_subwords;
+pub use batch::{EncodedExample, TokenClassificationBatch};
+pub use encoder::{EncodedDataset, TokenClassificationEncoder, TruncationReport};
 pub use error::DataError;
+pub use example::{NerExample, Origin};
+pub use labels::{IGNORE_INDEX, LabelSet};
+pub use order::batch_order;
+pub use readers::{
+    DatasetFormat, detect_format, format_panx, read_conll, read_dataset, read_jsonl, read_panx,
+    write_panx,
+};
+pub use synthetic::{
+    NER_SAMPLE_DIR, NER_SAMPLE_LANGUAGES, SampleSplit, generate_ner_sample, generate_ner_split,
+    ner_sample_files, ner_sample_seed, write_ner_sample,
+};
 pub use tokenizer::{EncodedBatch, Tokenizer};

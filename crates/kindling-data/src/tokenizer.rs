@@ -66,39 +66,68 @@ impl Tokenizer {
         max_length: Option<usize>,
     ) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let mut inner =
-            tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::with_path(inner, path.to_path_buf(), fallback_pad_id, max_length)
+    }
+
+    /// Wraps a `tokenizers` tokenizer built in memory; the pad id and `max_length` are found
+    /// and applied as in [`Tokenizer::from_file`]. Errors name the path `<in memory>`.
+    pub fn from_tokenizer(
+        inner: tokenizers::Tokenizer,
+        fallback_pad_id: Option<u32>,
+        max_length: Option<usize>,
+    ) -> Result<Self, DataError> {
+        Self::with_path(
+            inner,
+            PathBuf::from("<in memory>"),
+            fallback_pad_id,
+            max_length,
+        )
+    }
+
+    fn with_path(
+        mut inner: tokenizers::Tokenizer,
+        path: PathBuf,
+        fallback_pad_id: Option<u32>,
+        max_length: Option<usize>,
+    ) -> Result<Self, DataError> {
         let pad_id = inner
             .get_padding()
             .map(|p| p.pad_id)
             .or_else(|| inner.token_to_id("<pad>"))
             .or_else(|| inner.token_to_id("[PAD]"))
             .or(fallback_pad_id)
-            .ok_or_else(|| DataError::NoPadToken {
-                path: path.to_path_buf(),
-            })?;
+            .ok_or_else(|| DataError::NoPadToken { path: path.clone() })?;
         inner.with_padding(None);
+        Self {
+            inner,
+            pad_id,
+            max_length: None,
+            path,
+        }
+        .with_max_length(max_length)
+    }
+
+    /// The same tokenizer truncating rows to `max_length` tokens (special tokens included), or
+    /// not truncating when `None`.
+    pub fn with_max_length(mut self, max_length: Option<usize>) -> Result<Self, DataError> {
         let truncation = max_length.map(|max_length| TruncationParams {
             max_length,
             strategy: TruncationStrategy::LongestFirst,
             stride: 0,
             direction: TruncationDirection::Right,
         });
-        inner
+        self.inner
             .with_truncation(truncation)
             .map_err(|e| DataError::Tokenizer {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 message: e.to_string(),
             })?;
-        Ok(Self {
-            inner,
-            pad_id,
-            max_length,
-            path: path.to_path_buf(),
-        })
+        self.max_length = max_length;
+        Ok(self)
     }
 
     /// The id used for padding.
@@ -139,17 +168,25 @@ impl Tokenizer {
         let encodings = rows
             .iter()
             .enumerate()
-            .map(|(index, words)| {
-                let words: Vec<&str> = words.iter().map(String::as_str).collect();
-                self.inner
-                    .encode_char_offsets(words, true)
-                    .map_err(|e| DataError::Encode {
-                        index,
-                        message: e.to_string(),
-                    })
-            })
+            .map(|(index, words)| self.encode_words(index, words))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.pad(encodings))
+    }
+
+    /// One row of pre-split words, with special tokens, unpadded; `index` names the row in
+    /// errors. Truncated tokens are in the encoding's overflowing parts.
+    pub(crate) fn encode_words(
+        &self,
+        index: usize,
+        words: &[String],
+    ) -> Result<tokenizers::Encoding, DataError> {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        self.inner
+            .encode_char_offsets(words, true)
+            .map_err(|e| DataError::Encode {
+                index,
+                message: e.to_string(),
+            })
     }
 
     fn pad(&self, encodings: Vec<tokenizers::Encoding>) -> EncodedBatch {

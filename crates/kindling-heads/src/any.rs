@@ -78,6 +78,8 @@ pub enum AnyHead {
 }
 
 /// Outputs of [`AnyHead`].
+// One value per forward pass; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AnyOutput {
     /// Token classification logits.

@@ -24,6 +24,8 @@ pub struct FirstTokenClassifier {
 }
 
 /// The two ways `transformers` classifies a sequence.
+// One per model, and the Module derive wants the variants unboxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum SequenceClassifier {
     /// BERT: dropout + linear on the body's pooler output (`classifier.*`).

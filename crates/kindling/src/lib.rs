@@ -18,6 +18,7 @@
 pub mod device;
 mod error;
 pub mod forward;
+pub mod ner;
 pub mod outputs;
 
 pub use burn;
@@ -26,3 +27,4 @@ pub use kindling_body as body;
 pub use kindling_data as data;
 pub use kindling_heads as heads;
 pub use kindling_import as import;
+pub use kindling_train as train;

@@ -1,0 +1,137 @@
+//! Resumable training state, written atomically: a checkpoint directory holds the model (with
+//! its parameter ids, so optimizer state still matches), the optimizer state and the trainer's
+//! counters. A half-written checkpoint never replaces the last good one.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::log::LogEntry;
+
+/// The trainer's counters and history, `trainer_state.json` in a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Optimizer steps taken.
+    pub global_step: usize,
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Batches of the current epoch already consumed.
+    pub batches_in_epoch: usize,
+    /// Best evaluation F1 so far.
+    pub best_f1: Option<f64>,
+    /// The step of the best evaluation.
+    pub best_step: Option<usize>,
+    /// Evaluations since the last improvement (for early stopping).
+    pub evals_without_improvement: usize,
+    /// Every logged evaluation.
+    pub log_history: Vec<LogEntry>,
+    /// Whether training finished.
+    pub finished: bool,
+}
+
+const MODEL: &str = "model.bpk";
+const OPTIMIZER: &str = "optimizer.bpk";
+const STATE: &str = "trainer_state.json";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The resume checkpoint of a run directory: `<run>/checkpoint`.
+pub fn checkpoint_dir(run: &Path) -> PathBuf {
+    run.join("checkpoint")
+}
+
+/// Writes model, optimizer and state into `<run>/checkpoint` through a temporary directory
+/// and renames, so an interruption at any point leaves the previous checkpoint readable.
+pub fn save_checkpoint<M: Module>(
+    run: &Path,
+    model: &M,
+    optimizer: &ModuleOptimizer,
+    state: &TrainerState,
+) -> Result<(), TrainError> {
+    let final_dir = checkpoint_dir(run);
+    let tmp = run.join(format!(".checkpoint.tmp-{}", std::process::id()));
+    let old = run.join(".checkpoint.old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    model
+        .clone()
+        .save_file(tmp.join(MODEL))
+        .map_err(|e| TrainError::Checkpoint {
+            path: tmp.join(MODEL),
+            message: e.to_string(),
+        })?;
+    optimizer
+        .save(tmp.join(OPTIMIZER))
+        .map_err(|e| TrainError::Checkpoint {
+            path: tmp.join(OPTIMIZER),
+            message: e.to_string(),
+        })?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| TrainError::Checkpoint {
+        path: tmp.join(STATE),
+        message: e.to_string(),
+    })?;
+    std::fs::write(tmp.join(STATE), json).map_err(io(&tmp))?;
+    for file in [MODEL, OPTIMIZER, STATE] {
+        let path = tmp.join(file);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&path))?;
+    }
+    // Swap: the old checkpoint stays on disk until the new one is in place.
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    if final_dir.exists() {
+        std::fs::rename(&final_dir, &old).map_err(io(&final_dir))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(io(&tmp))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// The newest complete checkpoint of a run: `checkpoint`, or `.checkpoint.old` when a swap was
+/// interrupted between its two renames.
+pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
+    [checkpoint_dir(run), run.join(".checkpoint.old")]
+        .into_iter()
+        .find(|d| d.join(STATE).is_file() && d.join(MODEL).is_file() && d.join(OPTIMIZER).is_file())
+}
+
+/// Reads a checkpoint back into `model` and `optimizer` (which must have the run's shapes).
+pub fn load_checkpoint<M: Module>(
+    dir: &Path,
+    model: M,
+    optimizer: ModuleOptimizer,
+) -> Result<(M, ModuleOptimizer, TrainerState), TrainError> {
+    let model = model
+        .try_load_file(dir.join(MODEL))
+        .map_err(|e| TrainError::Checkpoint {
+            path: dir.join(MODEL),
+            message: e.to_string(),
+        })?;
+    let optimizer = optimizer
+        .load(dir.join(OPTIMIZER))
+        .map_err(|e| TrainError::Checkpoint {
+            path: dir.join(OPTIMIZER),
+            message: e.to_string(),
+        })?;
+    let path = dir.join(STATE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let state = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path,
+        message: e.to_string(),
+    })?;
+    Ok((model, optimizer, state))
+}

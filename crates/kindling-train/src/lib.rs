@@ -1,0 +1,30 @@
+#![warn(missing_docs)]
+//! Training and evaluation for kindling.
+//!
+//! - [`train`]: the loop — AdamW with decoupled weight decay that skips biases and layer norms
+//!   ([`optimizer`]), `transformers`' linear warm-up and decay ([`LinearSchedule`]), global-norm
+//!   clipping, gradient accumulation, evaluation every epoch or every N steps, best-model
+//!   selection on F1, early stopping, atomic checkpoints and exact resume ([`checkpoint`]),
+//!   a progress bar, `metrics.jsonl` and `curves.svg` ([`log`]);
+//! - entity-level precision, recall and F1 equal to Python `seqeval`'s default mode
+//!   ([`metrics::evaluate`]), the entity chunker behind them ([`metrics::entities`]) and token
+//!   accuracy ([`metrics::token_accuracy`]).
+
+pub mod checkpoint;
+mod error;
+pub mod log;
+pub mod metrics;
+pub mod optimizer;
+mod schedule;
+pub mod token_classification;
+mod trainer;
+
+pub use checkpoint::TrainerState;
+pub use error::TrainError;
+pub use log::LogEntry;
+pub use metrics::{Entity, EntityReport, Scores, entities, evaluate, token_accuracy};
+pub use optimizer::AdamWSettings;
+pub use schedule::LinearSchedule;
+pub use trainer::{
+    Evaluation, Evaluator, TrainOutcome, TrainingArguments, TrainingData, planned_steps, train,
+};
