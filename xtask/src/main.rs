@@ -4,9 +4,13 @@
 //!   `transformers` names.
 //! - `test`: the whole test suite, provisioning what it needs.
 //! - `train`: fine-tune a token classifier and report F1 per language.
+//! - `eval`, `predict`: score a checkpoint on data; tag raw text.
+//! - `make-sample`: regenerate the bundled synthetic NER sample.
 
+mod eval;
 mod forward;
 mod model_source;
+mod predict;
 mod provision;
 mod test;
 mod train;
@@ -26,6 +30,12 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Run the whole test suite (provisions the pretrained test model; CI=true skips nothing).
     Test(test::TestArgs),
+    /// Evaluate a token-classification checkpoint on a data set (seqeval report).
+    Eval(eval::EvalArgs),
+    /// Tag raw text with a token-classification checkpoint.
+    Predict(predict::PredictArgs),
+    /// Regenerate the bundled synthetic NER sample (data/ner-sample).
+    MakeSample,
     /// Fine-tune a token classifier (default: all-MiniLM-L6-v2 on the bundled NER sample).
     Train(train::TrainArgs),
 }
@@ -36,5 +46,14 @@ fn main() -> anyhow::Result<()> {
         Command::Forward(args) => forward::run(args),
         Command::Test(args) => test::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::MakeSample => {
+            let dir = provision::repo_root().join(kindling::data::NER_SAMPLE_DIR);
+            for file in kindling::data::write_ner_sample(&dir)? {
+                println!("wrote {}", file.display());
+            }
+            Ok(())
+        }
     }
 }

@@ -291,6 +291,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         save_steps: args.save_steps,
         early_stopping_patience: args.patience,
         group_by_length: args.group_by_length,
+        shuffle: true,
         progress: !args.no_progress,
     };
     std::fs::create_dir_all(&run_dir)?;

@@ -32,6 +32,13 @@ fn expected_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<usize>> {
         .collect()
 }
 
+/// Buffers older `transformers` versions saved with the weights (`embeddings.position_ids`,
+/// `embeddings.token_type_ids`); they are recomputed, so loading skips them silently, as
+/// `transformers` does.
+fn is_buffer(name: &str) -> bool {
+    name.ends_with("embeddings.position_ids") || name.ends_with("embeddings.token_type_ids")
+}
+
 /// Loads `tensors` into `module`.
 ///
 /// `to_module_path` maps a file name to the module path it fills (in PyTorch naming), or `None`
@@ -52,6 +59,9 @@ pub fn load_module<M: Module>(
     let target = target_float_dtype(device);
 
     for (name, hf) in tensors {
+        if is_buffer(name) {
+            continue;
+        }
         let Some(path) = to_module_path(name) else {
             report.unused.push(name.clone());
             continue;

@@ -28,6 +28,9 @@ pub struct TrainerState {
     pub evals_without_improvement: usize,
     /// Every logged evaluation.
     pub log_history: Vec<LogEntry>,
+    /// Mean training loss of each optimizer step.
+    #[serde(default)]
+    pub step_losses: Vec<f64>,
     /// Whether training finished.
     pub finished: bool,
 }
@@ -109,11 +112,14 @@ pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
         .find(|d| d.join(STATE).is_file() && d.join(MODEL).is_file() && d.join(OPTIMIZER).is_file())
 }
 
-/// Reads a checkpoint back into `model` and `optimizer` (which must have the run's shapes).
+/// Reads a checkpoint back into `model` (which must have the run's shapes) and into the
+/// optimizer `make_optimizer` builds for the loaded model. The optimizer is built after the
+/// model is loaded because parameter groups name parameters by id, and loading restores the
+/// checkpoint's ids.
 pub fn load_checkpoint<M: Module>(
     dir: &Path,
     model: M,
-    optimizer: ModuleOptimizer,
+    make_optimizer: impl FnOnce(&M) -> ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, TrainerState), TrainError> {
     let model = model
         .try_load_file(dir.join(MODEL))
@@ -121,7 +127,7 @@ pub fn load_checkpoint<M: Module>(
             path: dir.join(MODEL),
             message: e.to_string(),
         })?;
-    let optimizer = optimizer
+    let optimizer = make_optimizer(&model)
         .load(dir.join(OPTIMIZER))
         .map_err(|e| TrainError::Checkpoint {
             path: dir.join(OPTIMIZER),
@@ -134,4 +140,32 @@ pub fn load_checkpoint<M: Module>(
         message: e.to_string(),
     })?;
     Ok((model, optimizer, state))
+}
+
+/// The weights stored in a checkpoint, by parameter path, as raw little-endian bytes (to
+/// compare runs: parameter ids differ between processes, values must not).
+pub fn checkpoint_weights(
+    dir: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>, TrainError> {
+    use burn_store::ModuleStore;
+    let path = dir.join(MODEL);
+    let mut store = burn_store::BurnpackStore::from_file(&path);
+    let tensors = store
+        .get_all_tensors()
+        .map_err(|e| TrainError::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    tensors
+        .iter()
+        .map(|(name, tensor)| {
+            tensor
+                .to_bytes()
+                .map(|b| (name.clone(), b.to_vec()))
+                .map_err(|e| TrainError::Checkpoint {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
 }

@@ -68,6 +68,9 @@ pub struct TagPredictions {
     pub predicted: Vec<Vec<String>>,
     /// Mean loss over batches.
     pub loss: f64,
+    /// Predicted tag of each word of each example, by word index (`None` for words the
+    /// window cut or that have no token).
+    pub words: Vec<Vec<Option<String>>>,
 }
 
 /// Runs `model` over `data` and reads off tags at every labelled position.
@@ -80,6 +83,7 @@ pub fn predict_tags(
 ) -> Result<TagPredictions, TrainError> {
     let mut gold = vec![Vec::new(); data.len()];
     let mut predicted = vec![Vec::new(); data.len()];
+    let mut words: Vec<Vec<Option<String>>> = vec![Vec::new(); data.len()];
     let mut loss_sum = 0.0;
     let mut batches = 0usize;
     for indices in batch_order(data.len(), batch_size.max(1), None, None)? {
@@ -110,14 +114,27 @@ pub fn predict_tags(
                     continue;
                 }
                 let name = |id: i64| labels.label(id).unwrap_or("O").to_string();
+                let tag = name(best[row * seq + pos]);
                 gold[example].push(name(label));
-                predicted[example].push(name(best[row * seq + pos]));
+                predicted[example].push(tag.clone());
+                if let Some(Some(word)) = batch.word_ids[row].get(pos) {
+                    let word = *word as usize;
+                    let slots = &mut words[example];
+                    if slots.len() <= word {
+                        slots.resize(word + 1, None);
+                    }
+                    // The first labelled sub-word speaks for the word.
+                    if slots[word].is_none() {
+                        slots[word] = Some(tag);
+                    }
+                }
             }
         }
     }
     Ok(TagPredictions {
         gold,
         predicted,
+        words,
         loss: if batches > 0 {
             loss_sum / batches as f64
         } else {

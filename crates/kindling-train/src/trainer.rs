@@ -51,6 +51,8 @@ pub struct TrainingArguments {
     pub early_stopping_patience: Option<usize>,
     /// Batch sequences of similar length together.
     pub group_by_length: bool,
+    /// Shuffle the training examples each epoch (seeded); off keeps file order.
+    pub shuffle: bool,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -72,6 +74,7 @@ impl Default for TrainingArguments {
             save_steps: None,
             early_stopping_patience: None,
             group_by_length: false,
+            shuffle: true,
             progress: true,
         }
     }
@@ -168,6 +171,14 @@ struct Loop<'a, H: Head, E> {
 }
 
 impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
+    /// Whether the last evaluation was at the current step.
+    fn evaluated_now(&self) -> bool {
+        self.state
+            .log_history
+            .last()
+            .is_some_and(|e| e.step == self.state.global_step)
+    }
+
     /// Evaluates, logs, tracks the best model and writes a checkpoint; returns whether early
     /// stopping says to stop.
     fn evaluate_and_save(
@@ -267,11 +278,22 @@ where
         let dir = find_checkpoint(run_dir).ok_or_else(|| TrainError::NoCheckpoint {
             path: run_dir.to_path_buf(),
         })?;
-        let optimizer = adamw(&model, &args.adamw);
-        let (m, o, s) = load_checkpoint(&dir, model, optimizer)?;
+        let (m, o, s) = load_checkpoint(&dir, model, |m| adamw(m, &args.adamw))?;
         model = m;
         lp.optimizer = o;
         lp.state = s;
+        // Evaluations logged after the checkpoint (by the killed process) are dropped: the
+        // log is rewritten from the checkpoint's history and the resumed run logs them again.
+        let log = run_dir.join("metrics.jsonl");
+        if log.exists() {
+            std::fs::remove_file(&log).map_err(|source| TrainError::Io {
+                path: log.clone(),
+                source,
+            })?;
+        }
+        for entry in &lp.state.log_history {
+            append_metrics(&log, entry)?;
+        }
     } else if run_dir.join("metrics.jsonl").exists() {
         std::fs::remove_file(run_dir.join("metrics.jsonl")).map_err(|source| TrainError::Io {
             path: run_dir.join("metrics.jsonl"),
@@ -301,11 +323,12 @@ where
         let order = kindling_data::batch_order(
             data.len(),
             args.batch_size,
-            Some(args.seed.wrapping_add(epoch as u64)),
+            args.shuffle.then(|| args.seed.wrapping_add(epoch as u64)),
             args.group_by_length.then_some(lengths.as_slice()),
         )?;
         let batches = order.len();
         let mut micro = 0usize;
+        let mut step_loss = 0.0;
         for (b, indices) in order.iter().enumerate().skip(lp.state.batches_in_epoch) {
             device.seed(step_seed(args.seed, lp.state.global_step, micro));
             let (input, labels) = data.batch(indices, device)?;
@@ -319,6 +342,7 @@ where
             }
             lp.loss_sum += value;
             lp.loss_count += 1;
+            step_loss += value;
             examples_seen += indices.len();
             let grads = (loss / accum as f64).backward();
             accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
@@ -326,6 +350,8 @@ where
             if micro < accum && b + 1 < batches {
                 continue;
             }
+            lp.state.step_losses.push(step_loss / micro as f64);
+            step_loss = 0.0;
             micro = 0;
             let mut grads = accumulator.grads();
             if let Some(max_norm) = args.max_grad_norm {
@@ -356,17 +382,19 @@ where
         }
         lp.state.epoch += 1;
         lp.state.batches_in_epoch = 0;
-        if args.eval_steps.is_none() || lp.state.global_step >= total_steps {
-            let already = lp
-                .state
-                .log_history
-                .last()
-                .is_some_and(|e| e.step == lp.state.global_step);
-            if !already && lp.evaluate_and_save(&model, lp.state.epoch as f64, &mut on_best)? {
-                stopped_early = true;
-                break;
-            }
+        if args.eval_steps.is_none()
+            && lp.state.global_step < total_steps
+            && !lp.evaluated_now()
+            && lp.evaluate_and_save(&model, lp.state.epoch as f64, &mut on_best)?
+        {
+            stopped_early = true;
+            break;
         }
+    }
+    // The final evaluation, also when a resumed run had finished its steps but not this.
+    if !stopped_early && !lp.evaluated_now() {
+        let epoch = lp.state.epoch.max(1) as f64;
+        lp.evaluate_and_save(&model, epoch, &mut on_best)?;
     }
     bar.finish_and_clear();
     lp.state.finished = true;
