@@ -100,7 +100,13 @@ fn every_head_on_every_body(device: &Device) {
                     let AnyOutput::SentenceEmbedding(e) = &output else {
                         panic!("{family} {task:?}: unexpected output")
                     };
-                    let loss = e.sentence_embedding.clone().sum();
+                    // A fixed projection: the plain sum of a normalized embedding of layer-normed
+                    // states is constant at fresh initialization, so its gradient is zero.
+                    let [_, width] = e.sentence_embedding.dims();
+                    let weights = Tensor::<1, Int>::arange(0..width as i64, device)
+                        .float()
+                        .reshape([1, width]);
+                    let loss = (e.sentence_embedding.clone() * weights).sum();
                     (output, loss)
                 }
             };
