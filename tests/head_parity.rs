@@ -140,9 +140,12 @@ fn check_case(name: &str, device: &Device) {
 
     // Export and load again: nothing missing, nothing unused, the same outputs.
     let out = tempfile::tempdir().unwrap();
+    // One backend leaves its exports for the transformers round trip; the others use scratch.
     let export_dir = match std::env::var_os("KINDLING_EXPORT_DIR") {
-        Some(root) => PathBuf::from(root).join("heads").join(name),
-        None => out.path().join(name),
+        Some(root) if format!("{device:?}").to_lowercase().contains("flex") => {
+            PathBuf::from(root).join("heads").join(name)
+        }
+        _ => out.path().join(name),
     };
     save_model(&model, &checkpoint.config, &export_dir, None).unwrap();
     let (again, report, _) = load_model(&export_dir, device, ModelLoadOptions::default()).unwrap();

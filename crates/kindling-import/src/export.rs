@@ -32,7 +32,10 @@ fn temp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    // Unique per process and per call, so concurrent writers never share a temporary file.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 struct ExportTensor {
@@ -135,6 +138,18 @@ pub fn save_body(
     save_module(body, &dir.join("model.safetensors"), names::kindling_to_hf)?;
     let mut config = config.clone();
     config.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
+    write_config_and_tokenizer(&config, body, dir, tokenizer)
+}
+
+/// Writes `config.json` (with `dtype` set to what the body's weights are, as `transformers`
+/// writes it) and a copy of `tokenizer`, each atomically.
+pub(crate) fn write_config_and_tokenizer(
+    config: &BertFamilyConfig,
+    body: &EncoderBody,
+    dir: &Path,
+    tokenizer: Option<&Path>,
+) -> Result<(), ImportError> {
+    let mut config = config.clone();
     config.extra.remove("torch_dtype");
     let dtype = body.embeddings.word_embeddings.weight.val().dtype();
     let dtype_name = match dtype {

@@ -10,7 +10,7 @@ use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
-use crate::export::{save_module, write_atomically};
+use crate::export::{save_module, write_config_and_tokenizer};
 use crate::load::{body_prefix, load_module};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
@@ -233,18 +233,5 @@ pub fn save_model<H: Head>(
     save_module(model, &dir.join("model.safetensors"), |path| {
         names.file_name(path, prefix)
     })?;
-    let mut config = config.clone();
-    config.extra.remove("torch_dtype");
-    config
-        .extra
-        .insert("dtype".into(), serde_json::Value::String("float32".into()));
-    write_atomically(&dir.join("config.json"), config.to_json_string().as_bytes())?;
-    if let Some(tokenizer) = tokenizer {
-        let bytes = std::fs::read(tokenizer).map_err(|source| ImportError::Io {
-            path: tokenizer.to_path_buf(),
-            source,
-        })?;
-        write_atomically(&dir.join("tokenizer.json"), &bytes)?;
-    }
-    Ok(())
+    write_config_and_tokenizer(config, &model.body, dir, tokenizer)
 }
