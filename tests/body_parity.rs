@@ -9,7 +9,9 @@ use kindling::body::{Body, BodyInput, OutputOptions};
 use kindling::burn::prelude::*;
 use kindling::burn::tensor::TensorData;
 use kindling::import::{BodyLoadOptions, load_body};
-use kindling_tests::{fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance};
+use kindling_tests::{
+    case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance,
+};
 use serde_json::Value;
 
 fn rows(value: &Value, field: &str) -> Option<Vec<Vec<i64>>> {
@@ -112,20 +114,9 @@ fn check_case(name: &str, device: &Device) {
     }
 }
 
-fn case_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join("bodies"))
-        .expect("tests/fixtures/bodies")
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("case.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Every case in `tests/fixtures/bodies`, so a newly generated case is tested without code.
 fn all_cases(device: &Device) {
-    let names = case_names();
+    let names = case_names("bodies");
     assert!(
         names.len() >= 7,
         "expected the seven body fixtures, found {names:?}"
@@ -143,7 +134,7 @@ fn fixtures_cover_the_required_shapes() {
     let mut weights = std::collections::BTreeSet::new();
     let mut archs = std::collections::BTreeSet::new();
     let mut dtypes = std::collections::BTreeSet::new();
-    for name in case_names() {
+    for name in case_names("bodies") {
         let case: Value = serde_json::from_str(
             &std::fs::read_to_string(fixtures_dir().join("bodies").join(&name).join("case.json"))
                 .unwrap(),

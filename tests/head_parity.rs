@@ -13,7 +13,9 @@ use kindling::burn::prelude::*;
 use kindling::burn::tensor::TensorData;
 use kindling::heads::{AnyLabels, AnyOutput, ModelInput, SequenceLabels, SpanLabels};
 use kindling::import::{ModelLoadOptions, load_model, save_model};
-use kindling_tests::{fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance};
+use kindling_tests::{
+    case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance,
+};
 use serde_json::Value;
 
 fn read_json(path: PathBuf) -> Value {
@@ -161,19 +163,8 @@ fn check_case(name: &str, device: &Device) {
     }
 }
 
-fn case_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join("heads"))
-        .expect("tests/fixtures/heads")
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("case.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn all_heads(device: &Device) {
-    let names = case_names();
+    let names = case_names("heads");
     assert_eq!(
         names.len(),
         21,

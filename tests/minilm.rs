@@ -74,13 +74,14 @@ fn token_ids_word_ids_and_offsets_equal_transformers() {
     );
 }
 
-fn hidden_states_match(device: &Device) {
-    let Some(dir) = minilm_dir() else { return };
-    let (body, report, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
-    assert!(report.newly_initialized.is_empty(), "{report}");
+/// The fixture's sentences, tokenized and padded as one batch, as body input.
+fn sentence_batch(
+    dir: &std::path::Path,
+    device: &Device,
+) -> (BodyInput, kindling::data::EncodedBatch) {
     let texts = sentences();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let batch = tokenizer(&dir).encode_batch(&refs).unwrap();
+    let batch = tokenizer(dir).encode_batch(&refs).unwrap();
     let (b, s) = batch.shape();
     let tensor = |rows: &[Vec<u32>]| {
         let flat: Vec<i64> = rows.iter().flatten().map(|&v| v as i64).collect();
@@ -88,6 +89,15 @@ fn hidden_states_match(device: &Device) {
     };
     let input = BodyInput::new(tensor(&batch.input_ids), tensor(&batch.attention_mask))
         .with_token_type_ids(tensor(&batch.token_type_ids));
+    (input, batch)
+}
+
+fn hidden_states_match(device: &Device) {
+    let Some(dir) = minilm_dir() else { return };
+    let (body, report, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
+    assert!(report.newly_initialized.is_empty(), "{report}");
+    let (input, batch) = sentence_batch(&dir, device);
+    let (b, s) = batch.shape();
     let out = body.forward(
         input,
         OutputOptions {
@@ -146,14 +156,9 @@ test_device!(hidden_states_match);
 fn sentence_embeddings_match(device: &Device) {
     use kindling::heads::{Model, Pooling, SentenceEmbeddingHead};
     let Some(dir) = minilm_dir() else { return };
-    let texts = sentences();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let batch = tokenizer(&dir).encode_batch(&refs).unwrap();
-    let (b, s) = batch.shape();
-    let tensor = |rows: &[Vec<u32>]| {
-        let flat: Vec<i64> = rows.iter().flatten().map(|&v| v as i64).collect();
-        Tensor::<2, Int>::from_data(TensorData::new(flat, [b, s]), device)
-    };
+    let (input, _) = sentence_batch(&dir, device);
+    // One load; each pooling mounts its head on a copy of the body.
+    let (body, _, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
     let expected = read_safetensors(&fixtures_dir().join("minilm/expected.safetensors"));
     for (pooling, normalize, key) in [
         (Pooling::Mean, true, "sentence_embedding"),
@@ -161,13 +166,10 @@ fn sentence_embeddings_match(device: &Device) {
         (Pooling::Cls, false, "pooled_cls"),
         (Pooling::Max, false, "pooled_max"),
     ] {
-        let (body, _, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
         let hidden = body.hidden_size();
-        let model =
-            Model::new(body, SentenceEmbeddingHead::new(hidden, pooling, normalize)).unwrap();
-        let input = BodyInput::new(tensor(&batch.input_ids), tensor(&batch.attention_mask))
-            .with_token_type_ids(tensor(&batch.token_type_ids));
-        let out = model.forward(input);
+        let head = SentenceEmbeddingHead::new(hidden, pooling, normalize);
+        let model = Model::new(body.clone(), head).unwrap();
+        let out = model.forward(input.clone());
         let diff = max_abs_diff(
             key,
             &out.sentence_embedding.into_data().convert::<f32>(),

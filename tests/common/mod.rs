@@ -61,6 +61,19 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The fixture cases under `tests/fixtures/<kind>` (`bodies`, `heads`), sorted: every
+/// directory with a `case.json`, so a newly generated case is tested without code.
+pub fn case_names(kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join(kind))
+        .unwrap_or_else(|e| panic!("tests/fixtures/{kind}: {e}"))
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("case.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Whether tests must not skip (CI).
 pub fn require_all() -> bool {
     std::env::var("KINDLING_REQUIRE_ALL").is_ok_and(|v| v == "1")

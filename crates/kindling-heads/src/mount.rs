@@ -83,10 +83,7 @@ impl<B: Body, H: Head> Model<B, H> {
 
     /// Runs body and head.
     pub fn forward(&self, input: impl Into<ModelInput>) -> H::Output {
-        let input = input.into();
-        let context = self.context(&input);
-        let body = self.body.forward(input.body, OutputOptions::default());
-        self.head.forward(body, &context)
+        self.forward_with_body(input, OutputOptions::default()).1
     }
 
     /// Runs body and head, also returning the body's output (with the optional outputs

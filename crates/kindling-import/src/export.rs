@@ -131,24 +131,27 @@ pub fn save_body(
     dir: &Path,
     tokenizer: Option<&Path>,
 ) -> Result<(), ImportError> {
+    let mut config = config.clone();
+    config.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
+    write_checkpoint(body, names::kindling_to_hf, body, &config, dir, tokenizer)
+}
+
+/// Writes a checkpoint directory: `module`'s weights as `model.safetensors` (each named by
+/// `to_file_name`), `config.json` (with `dtype` set to what `body`'s weights are, as
+/// `transformers` writes it) and a copy of `tokenizer`, each atomically.
+pub(crate) fn write_checkpoint<M: Module>(
+    module: &M,
+    to_file_name: impl Fn(&str) -> String,
+    body: &EncoderBody,
+    config: &BertFamilyConfig,
+    dir: &Path,
+    tokenizer: Option<&Path>,
+) -> Result<(), ImportError> {
     std::fs::create_dir_all(dir).map_err(|source| ImportError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    save_module(body, &dir.join("model.safetensors"), names::kindling_to_hf)?;
-    let mut config = config.clone();
-    config.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
-    write_config_and_tokenizer(&config, body, dir, tokenizer)
-}
-
-/// Writes `config.json` (with `dtype` set to what the body's weights are, as `transformers`
-/// writes it) and a copy of `tokenizer`, each atomically.
-pub(crate) fn write_config_and_tokenizer(
-    config: &BertFamilyConfig,
-    body: &EncoderBody,
-    dir: &Path,
-    tokenizer: Option<&Path>,
-) -> Result<(), ImportError> {
+    save_module(module, &dir.join("model.safetensors"), to_file_name)?;
     let mut config = config.clone();
     config.extra.remove("torch_dtype");
     let dtype = body.embeddings.word_embeddings.weight.val().dtype();

@@ -10,7 +10,7 @@ use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
-use crate::export::{save_module, write_config_and_tokenizer};
+use crate::export::write_checkpoint;
 use crate::load::{body_prefix, load_module};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
@@ -221,17 +221,17 @@ pub fn save_model<H: Head>(
     dir: &Path,
     tokenizer: Option<&Path>,
 ) -> Result<(), ImportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ImportError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let names = ModelNames {
         prefix: None,
         head: &model.head,
     };
     let prefix = config.model_type.state_dict_prefix();
-    save_module(model, &dir.join("model.safetensors"), |path| {
-        names.file_name(path, prefix)
-    })?;
-    write_config_and_tokenizer(config, &model.body, dir, tokenizer)
+    write_checkpoint(
+        model,
+        |path| names.file_name(path, prefix),
+        &model.body,
+        config,
+        dir,
+        tokenizer,
+    )
 }

@@ -11,7 +11,7 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
 use kindling_body::{Body, BodyInput, EncoderBody};
 use kindling_data::Tokenizer;
-use kindling_heads::{AnyHead, AnyOutput, Model, Task};
+use kindling_heads::{AnyHead, AnyOutput, Model};
 use kindling_import::{ModelLoadOptions, load_model};
 use serde::Serialize;
 
@@ -85,7 +85,6 @@ impl NerPipeline {
             .labels()
             .unwrap_or_else(|| (0..2).map(|i| format!("LABEL_{i}")).collect());
         let window = model.body.max_sequence_length();
-        debug_assert_eq!(Task::TokenClassification, model.head.task());
         Ok(Self {
             model,
             tokenizer,
