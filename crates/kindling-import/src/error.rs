@@ -41,6 +41,18 @@ pub enum ImportError {
         /// What the reader said.
         message: String,
     },
+    /// A `torch.save` file whose pickle names globals beyond tensors and storages: unpickled by
+    /// Python it would import and call them (code execution), so it is not loaded.
+    #[error(
+        "refusing {path}: its pickle names {}, which a torch.save state dict never holds; unpickling it in Python would run that code, and kindling never runs code from a checkpoint (a checkpoint you trust can be re-saved as model.safetensors)",
+        globals.join(", ")
+    )]
+    UnsafePickle {
+        /// The weight file.
+        path: PathBuf,
+        /// The offending globals, as `module.name`.
+        globals: Vec<String>,
+    },
     /// The shard index is malformed or points at something missing.
     #[error("shard index {path}: {message}")]
     ShardIndex {

@@ -4,7 +4,8 @@
 //! A checkpoint directory is the `transformers` layout: `config.json`, weights as
 //! `model.safetensors`, `model.safetensors.index.json` + shards, or `pytorch_model.bin`, and
 //! usually `tokenizer.json`. [`Checkpoint::open`] finds the files, [`Checkpoint::read_tensors`]
-//! reads the weights (with burn-store; a `.bin` is read as data, never executed), and
+//! reads the weights (with burn-store; a `.bin` is read as data, never executed, and refused
+//! if its pickle names anything but tensors and storages: [`pickle_guard`]), and
 //! [`load_module`] puts them into any Burn module through a name mapping, reporting missing and
 //! unused tensors as `transformers` does. [`load_body`] is that for the encoder body, and
 //! [`save_body`] writes a body back in the same layout.
@@ -14,6 +15,7 @@ mod error;
 mod export;
 mod load;
 mod model;
+pub mod pickle_guard;
 mod report;
 mod tensors;
 

@@ -9,6 +9,7 @@ use burn_store::{ModuleStore, PytorchStore, SafetensorsStore};
 
 use crate::checkpoint::WeightFiles;
 use crate::error::ImportError;
+use crate::pickle_guard::foreign_pickle_globals;
 
 /// A tensor of a checkpoint, with the file it came from (for error messages).
 #[derive(Debug, Clone)]
@@ -62,8 +63,17 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap, ImportError> {
     into_map(path, tensors)
 }
 
-/// Reads a `torch.save` file as data; the pickle is interpreted, never executed.
+/// Reads a `torch.save` file as data; the pickle is interpreted, never executed, and a pickle
+/// naming anything but tensor-rebuild and storage globals is refused first
+/// ([`ImportError::UnsafePickle`]).
 pub fn read_pytorch(path: &Path) -> Result<TensorMap, ImportError> {
+    let foreign = foreign_pickle_globals(path).map_err(|e| weights_error(path, e))?;
+    if !foreign.is_empty() {
+        return Err(ImportError::UnsafePickle {
+            path: path.to_path_buf(),
+            globals: foreign.iter().map(ToString::to_string).collect(),
+        });
+    }
     let mut store = PytorchStore::from_file(path);
     let tensors = store
         .get_all_tensors()
