@@ -46,8 +46,7 @@ fn every_pickle_case_loads_or_is_refused_as_torch_does() {
     for dir in cases {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let case: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
         let marker = Path::new(case["marker"].as_str().expect("marker"));
         match case["expect"].as_str() {
             Some("load") => {

@@ -498,7 +498,8 @@ mod tests {
         let bytes = b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93.";
         assert_eq!(names(bytes), ["posix.system"]);
         // The same through BINPUT/LONG_BINGET.
-        let bytes = b"\x80\x04\x8c\x05posixq\x07\x8c\x06systemq\x08j\x07\x00\x00\x00j\x08\x00\x00\x00\x93.";
+        let bytes =
+            b"\x80\x04\x8c\x05posixq\x07\x8c\x06systemq\x08j\x07\x00\x00\x00j\x08\x00\x00\x00\x93.";
         assert_eq!(names(bytes), ["posix.system"]);
     }
 
@@ -533,7 +534,10 @@ mod tests {
                 byte: 0xff
             })
         );
-        assert!(matches!(scan_pickle(b""), Err(PickleScanError::Truncated { .. })));
+        assert!(matches!(
+            scan_pickle(b""),
+            Err(PickleScanError::Truncated { .. })
+        ));
         assert!(matches!(
             scan_pickle(b"\x80\x02\x82\x01."),
             Err(PickleScanError::Extension { .. })

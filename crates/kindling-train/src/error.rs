@@ -38,6 +38,16 @@ pub enum TrainError {
         /// The loss value.
         loss: f64,
     },
+    /// A training argument is out of its range.
+    #[error("training argument `{field}` = {value}: {message}")]
+    Argument {
+        /// The field of `TrainingArguments` (`adam_*` for the AdamW settings, as `transformers`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The range it must be in.
+        message: &'static str,
+    },
     /// Training data that cannot be used.
     #[error("training data: {0}")]
     Data(String),

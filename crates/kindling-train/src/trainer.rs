@@ -80,6 +80,121 @@ impl Default for TrainingArguments {
     }
 }
 
+impl TrainingArguments {
+    /// Checks every field's range, so a bad value is an error naming it rather than a panic or a
+    /// silent NaN later (a zero batch size, a negative learning rate, β₂ of 1, ...).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        fn check(
+            ok: bool,
+            field: &'static str,
+            value: impl std::fmt::Debug,
+            message: &'static str,
+        ) -> Result<(), TrainError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(TrainError::Argument {
+                    field,
+                    value: format!("{value:?}"),
+                    message,
+                })
+            }
+        }
+        let positive = |v: Option<usize>| v.is_none_or(|v| v >= 1);
+        check(
+            self.batch_size >= 1,
+            "batch_size",
+            self.batch_size,
+            "must be at least 1",
+        )?;
+        check(
+            self.eval_batch_size >= 1,
+            "eval_batch_size",
+            self.eval_batch_size,
+            "must be at least 1",
+        )?;
+        check(
+            self.num_train_epochs >= 1 || self.max_steps.is_some(),
+            "num_train_epochs",
+            self.num_train_epochs,
+            "must be at least 1 (or give max_steps)",
+        )?;
+        check(
+            positive(self.max_steps),
+            "max_steps",
+            self.max_steps,
+            "must be at least 1",
+        )?;
+        check(
+            self.learning_rate.is_finite() && self.learning_rate >= 0.0,
+            "learning_rate",
+            self.learning_rate,
+            "must be a finite number >= 0",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.warmup_ratio),
+            "warmup_ratio",
+            self.warmup_ratio,
+            "must be in [0, 1]",
+        )?;
+        let adamw = &self.adamw;
+        check(
+            adamw.weight_decay.is_finite() && adamw.weight_decay >= 0.0,
+            "weight_decay",
+            adamw.weight_decay,
+            "must be a finite number >= 0",
+        )?;
+        check(
+            (0.0..1.0).contains(&adamw.beta1),
+            "adam_beta1",
+            adamw.beta1,
+            "must be in [0, 1)",
+        )?;
+        check(
+            (0.0..1.0).contains(&adamw.beta2),
+            "adam_beta2",
+            adamw.beta2,
+            "must be in [0, 1)",
+        )?;
+        check(
+            adamw.epsilon.is_finite() && adamw.epsilon > 0.0,
+            "adam_epsilon",
+            adamw.epsilon,
+            "must be a finite number > 0",
+        )?;
+        check(
+            self.max_grad_norm.is_none_or(|n| n.is_finite() && n > 0.0),
+            "max_grad_norm",
+            self.max_grad_norm,
+            "must be a finite number > 0 (or none)",
+        )?;
+        check(
+            self.gradient_accumulation_steps >= 1,
+            "gradient_accumulation_steps",
+            self.gradient_accumulation_steps,
+            "must be at least 1",
+        )?;
+        check(
+            positive(self.eval_steps),
+            "eval_steps",
+            self.eval_steps,
+            "must be at least 1",
+        )?;
+        check(
+            positive(self.save_steps),
+            "save_steps",
+            self.save_steps,
+            "must be at least 1",
+        )?;
+        check(
+            positive(self.early_stopping_patience),
+            "early_stopping_patience",
+            self.early_stopping_patience,
+            "must be at least 1",
+        )
+    }
+}
+
 /// Training examples, batched on demand.
 pub trait TrainingData {
     /// The labels the head's loss takes.
@@ -251,6 +366,7 @@ where
     D: TrainingData<Labels = H::Labels>,
     E: Evaluator<H>,
 {
+    args.validate()?;
     if data.is_empty() {
         return Err(TrainError::Data("the training set is empty".into()));
     }
