@@ -62,8 +62,18 @@ pub fn save_checkpoint<M: Module>(
     let final_dir = checkpoint_dir(run);
     let tmp = run.join(format!(".checkpoint.tmp-{}", std::process::id()));
     let old = run.join(".checkpoint.old");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    // Leftovers of writers that were killed (any process id) are never complete: drop them.
+    if let Ok(entries) = std::fs::read_dir(run) {
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".checkpoint.tmp-")
+            {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            }
+        }
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     model
@@ -90,11 +100,13 @@ pub fn save_checkpoint<M: Module>(
             .and_then(|f| f.sync_all())
             .map_err(io(&path))?;
     }
-    // Swap: the old checkpoint stays on disk until the new one is in place.
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
+    // Swap: a complete checkpoint stays on disk until the new one is in place. `.checkpoint.old`
+    // is only dropped while `checkpoint` is complete; when a previous swap died between its two
+    // renames, `.checkpoint.old` is the only good copy and survives until the rename below.
     if final_dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
         std::fs::rename(&final_dir, &old).map_err(io(&final_dir))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(io(&tmp))?;
@@ -168,4 +180,83 @@ pub fn checkpoint_weights(
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
+
+    use super::*;
+    use crate::optimizer::{AdamWSettings, adamw};
+
+    fn setup() -> (Linear, ModuleOptimizer) {
+        let device = Device::flex();
+        let model = LinearConfig::new(3, 2).init(&device);
+        let optimizer = adamw(&model, &AdamWSettings::default());
+        (model, optimizer)
+    }
+
+    fn state(step: usize) -> TrainerState {
+        TrainerState {
+            global_step: step,
+            ..TrainerState::default()
+        }
+    }
+
+    fn step_of(dir: &Path) -> usize {
+        let text = std::fs::read_to_string(dir.join(STATE)).unwrap();
+        serde_json::from_str::<TrainerState>(&text)
+            .unwrap()
+            .global_step
+    }
+
+    #[test]
+    fn a_half_written_checkpoint_never_replaces_the_good_one() {
+        let run = tempfile::tempdir().unwrap();
+        let (model, optimizer) = setup();
+        save_checkpoint(run.path(), &model, &optimizer, &state(4)).unwrap();
+        // A writer killed mid-way leaves its temporary directory with a truncated model.
+        let tmp = run.path().join(".checkpoint.tmp-99999");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join(MODEL), b"half a burnpack").unwrap();
+        let found = find_checkpoint(run.path()).unwrap();
+        assert_eq!(found, checkpoint_dir(run.path()));
+        assert_eq!(step_of(&found), 4);
+        let (_, _, back) = load_checkpoint(&found, model.clone(), |m| {
+            adamw(m, &AdamWSettings::default())
+        })
+        .unwrap();
+        assert_eq!(back.global_step, 4);
+        // The next save goes through and clears the leftover.
+        save_checkpoint(run.path(), &model, &optimizer, &state(5)).unwrap();
+        assert_eq!(step_of(&find_checkpoint(run.path()).unwrap()), 5);
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn a_swap_killed_between_its_renames_keeps_the_old_copy_until_the_new_one_lands() {
+        let run = tempfile::tempdir().unwrap();
+        let (model, optimizer) = setup();
+        save_checkpoint(run.path(), &model, &optimizer, &state(7)).unwrap();
+        // Killed after `checkpoint` -> `.checkpoint.old`, before the new one was renamed in.
+        let old = run.path().join(".checkpoint.old");
+        std::fs::rename(checkpoint_dir(run.path()), &old).unwrap();
+        let found = find_checkpoint(run.path()).unwrap();
+        assert_eq!(found, old);
+        assert_eq!(step_of(&found), 7);
+        // Saving from this state must not drop `.checkpoint.old` before `checkpoint` exists.
+        save_checkpoint(run.path(), &model, &optimizer, &state(8)).unwrap();
+        assert_eq!(step_of(&checkpoint_dir(run.path())), 8);
+        assert!(!old.exists(), "the stale copy is cleaned up once the new one is in place");
+    }
+
+    #[test]
+    fn an_incomplete_checkpoint_directory_is_not_resumed_from() {
+        let run = tempfile::tempdir().unwrap();
+        let dir = checkpoint_dir(run.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(STATE), "{}").unwrap();
+        assert_eq!(find_checkpoint(run.path()), None);
+    }
 }
