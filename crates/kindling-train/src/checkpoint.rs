@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -51,14 +52,46 @@ pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
 }
 
+/// Counts the float parameters of a module holding a NaN or an infinity.
+struct NonFiniteCounter {
+    tensors: usize,
+}
+
+impl ModuleVisitor for NonFiniteCounter {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let finite = param.val().is_finite().all().into_scalar::<bool>();
+        if !finite {
+            self.tensors += 1;
+        }
+    }
+}
+
+/// How many of `model`'s float parameters hold a NaN or an infinity.
+pub fn non_finite_parameters<M: Module>(model: &M) -> usize {
+    let mut counter = NonFiniteCounter { tensors: 0 };
+    model.visit(&mut counter);
+    counter.tensors
+}
+
 /// Writes model, optimizer and state into `<run>/checkpoint` through a temporary directory
 /// and renames, so an interruption at any point leaves the previous checkpoint readable.
+///
+/// Weights holding a NaN or an infinity are refused ([`TrainError::NonFiniteWeights`]): a finite
+/// loss can still be followed by an update that overflows, and such a checkpoint must not
+/// replace the last good one.
 pub fn save_checkpoint<M: Module>(
     run: &Path,
     model: &M,
     optimizer: &ModuleOptimizer,
     state: &TrainerState,
 ) -> Result<(), TrainError> {
+    let bad = non_finite_parameters(model);
+    if bad > 0 {
+        return Err(TrainError::NonFiniteWeights {
+            step: state.global_step,
+            tensors: bad,
+        });
+    }
     let final_dir = checkpoint_dir(run);
     let tmp = run.join(format!(".checkpoint.tmp-{}", std::process::id()));
     let old = run.join(".checkpoint.old");
@@ -248,7 +281,32 @@ mod tests {
         // Saving from this state must not drop `.checkpoint.old` before `checkpoint` exists.
         save_checkpoint(run.path(), &model, &optimizer, &state(8)).unwrap();
         assert_eq!(step_of(&checkpoint_dir(run.path())), 8);
-        assert!(!old.exists(), "the stale copy is cleaned up once the new one is in place");
+        assert!(
+            !old.exists(),
+            "the stale copy is cleaned up once the new one is in place"
+        );
+    }
+
+    #[test]
+    fn weights_with_nan_never_replace_the_last_good_checkpoint() {
+        let run = tempfile::tempdir().unwrap();
+        let (model, optimizer) = setup();
+        save_checkpoint(run.path(), &model, &optimizer, &state(3)).unwrap();
+        let mut broken = model.clone();
+        broken.weight = broken.weight.map(|w| w.mul_scalar(f32::NAN));
+        assert_eq!(non_finite_parameters(&broken), 1);
+        let err = save_checkpoint(run.path(), &broken, &optimizer, &state(4)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::NonFiniteWeights {
+                    step: 4,
+                    tensors: 1
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(step_of(&find_checkpoint(run.path()).unwrap()), 3);
     }
 
     #[test]

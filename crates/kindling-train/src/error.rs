@@ -48,6 +48,16 @@ pub enum TrainError {
         /// The range it must be in.
         message: &'static str,
     },
+    /// An update made weights NaN or infinite; the last good checkpoint is kept.
+    #[error(
+        "after step {step}, {tensors} weight tensor(s) hold NaN or infinite values; training stopped and the last good checkpoint is kept (try a lower learning rate or --max-grad-norm)"
+    )]
+    NonFiniteWeights {
+        /// The optimizer step whose update overflowed.
+        step: usize,
+        /// How many parameter tensors are affected.
+        tensors: usize,
+    },
     /// Training data that cannot be used.
     #[error("training data: {0}")]
     Data(String),
