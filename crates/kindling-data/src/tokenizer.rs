@@ -66,10 +66,18 @@ impl Tokenizer {
         max_length: Option<usize>,
     ) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
+        let invalid = |message: String| DataError::Tokenizer {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        // `tokenizers` panics (an `expect`) on some JSON syntax errors inside the `decoder`
+        // value (found by fuzzing), so the syntax is checked here first; with valid JSON its
+        // loader reports every problem as an error.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+            .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
         Self::with_path(inner, path.to_path_buf(), fallback_pad_id, max_length)
     }
 
