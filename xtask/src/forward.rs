@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use kindling::device::{DEVICE_HELP, parse_device};
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_float_dtype};
 use kindling::forward::{ForwardInput, ForwardOptions, IdsInput, run_forward_with};
 use kindling::outputs::save_outputs;
 
@@ -27,6 +27,9 @@ pub struct ForwardArgs {
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     device: String,
+    /// Float precision to compute in (weights are cast on load; outputs are written as f32).
+    #[arg(long, default_value = "f32", help = format!("Precision: {DTYPE_HELP}"))]
+    dtype: String,
     /// Also write `hidden_states.{i}` for the embeddings and every layer.
     #[arg(long)]
     output_hidden_states: bool,
@@ -37,7 +40,7 @@ pub struct ForwardArgs {
 
 /// Runs the command.
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
-    let device = parse_device(&args.device)?;
+    let device = with_float_dtype(parse_device(&args.device)?, &args.dtype)?;
     let input = match (&args.input, &args.text) {
         (Some(path), _) => ForwardInput::Ids(IdsInput::from_file(path)?),
         (None, Some(path)) => {

@@ -124,3 +124,127 @@ pub fn fixture_python(create: bool) -> anyhow::Result<Option<PathBuf>> {
     std::fs::write(&stamp, wanted)?;
     Ok(Some(python))
 }
+
+/// A backend beyond the default CPU ones that the suite can build and run here: its Cargo
+/// feature and the environment its build and tests need.
+#[derive(Debug, Clone)]
+pub struct ExtraBackend {
+    /// The feature of `kindling-tests` and `xtask` (`wgpu`, `tch`).
+    pub feature: &'static str,
+    /// Variables for `cargo` and the test run.
+    pub env: Vec<(String, std::ffi::OsString)>,
+}
+
+/// Whether the Vulkan loader and at least one driver (ICD) are installed.
+fn has_vulkan() -> bool {
+    let icd = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|e| e.path().extension().is_some_and(|x| x == "json"));
+    let loader = Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("libvulkan.so.1"))
+        .unwrap_or(false)
+        || [
+            "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+            "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
+            "/usr/lib64/libvulkan.so.1",
+            "/usr/lib/libvulkan.so.1",
+        ]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    icd && loader
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The Debian packages that give WGPU a Vulkan device without a GPU (Mesa's lavapipe).
+pub const VULKAN_PACKAGES: &str = "mesa-vulkan-drivers libvulkan1";
+
+/// Makes sure WGPU has a Vulkan driver: installs Mesa's lavapipe with apt-get when none is
+/// installed and this process is root. Errors say which command provides it.
+pub fn vulkan_driver() -> anyhow::Result<()> {
+    if has_vulkan() {
+        return Ok(());
+    }
+    let command = format!("apt-get install -y {VULKAN_PACKAGES}");
+    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("no Vulkan driver for WGPU; install one with: sudo {command}");
+    }
+    eprintln!("provisioning: {command} (Mesa lavapipe, a Vulkan driver on the CPU)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(VULKAN_PACKAGES.split(' '))
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        run(Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        anyhow::ensure!(install(), "{command} failed");
+    }
+    anyhow::ensure!(
+        has_vulkan(),
+        "{command} succeeded but no Vulkan driver was found"
+    );
+    Ok(())
+}
+
+/// The LibTorch version `tch` (and so burn-tch) is built for.
+pub const TORCH_VERSION: &str = "2.9.0";
+
+/// The environment that builds `tch` against the `torch` wheel of the fixture Python
+/// environment (`LIBTORCH_USE_PYTORCH=1`) and lets the tests load its shared libraries.
+pub fn libtorch_env(python: &Path) -> anyhow::Result<Vec<(String, std::ffi::OsString)>> {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import os, torch; print(torch.__version__); print(os.path.dirname(torch.__file__))",
+        ])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} cannot import torch: {}",
+        python.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default();
+    let torch_dir = PathBuf::from(lines.next().unwrap_or_default());
+    anyhow::ensure!(
+        version.split('+').next() == Some(TORCH_VERSION),
+        "{} has torch {version}; LibTorch {TORCH_VERSION} is needed (tests/fixtures/requirements.txt pins it)",
+        python.display()
+    );
+    let bin = python
+        .parent()
+        .context("the Python interpreter has no directory")?;
+    let venv = bin.parent().unwrap_or(bin);
+    let join = |first: PathBuf, var: &str| {
+        let rest = std::env::var_os(var).unwrap_or_default();
+        std::env::join_paths(std::iter::once(first).chain(std::env::split_paths(&rest)))
+    };
+    Ok(vec![
+        ("LIBTORCH_USE_PYTORCH".into(), "1".into()),
+        // torch-sys runs `python` (in a virtual environment) to find the wheel's LibTorch.
+        ("VIRTUAL_ENV".into(), venv.as_os_str().to_owned()),
+        ("PATH".into(), join(bin.to_path_buf(), "PATH")?),
+        (
+            "LD_LIBRARY_PATH".into(),
+            join(torch_dir.join("lib"), "LD_LIBRARY_PATH")?,
+        ),
+    ])
+}

@@ -9,7 +9,10 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::provision::{cache_dir, fixture_python, minilm_dir, repo_root};
+use crate::provision::{
+    ExtraBackend, VULKAN_PACKAGES, cache_dir, fixture_python, libtorch_env, minilm_dir, repo_root,
+    vulkan_driver,
+};
 
 /// Arguments of `cargo xtask test`.
 #[derive(Args, Debug)]
@@ -65,6 +68,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         ));
     }
 
+    let extra = extra_backends(ci, python.as_deref(), &mut skipped)?;
+
     if !args.no_lint {
         run_step(
             "cargo fmt --check",
@@ -98,6 +103,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     }
     run_step("cargo test --workspace (flex, ndarray)", &mut test)?;
 
+    if !extra.is_empty() {
+        run_extra_backends(&root, &extra, minilm.as_deref(), ci, &args.cargo_args)?;
+    }
+
     if let Some(python) = &python {
         check_exports(python, &root, &export_dir)?;
     }
@@ -114,6 +123,85 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// The backends beyond flex and ndarray this machine can build and run, provisioning their
+/// prerequisites (lavapipe for WGPU, LibTorch from the fixture environment's torch wheel).
+/// Outside CI a missing prerequisite is a skip; in CI it is an error.
+fn extra_backends(
+    ci: bool,
+    python: Option<&Path>,
+    skipped: &mut Vec<String>,
+) -> anyhow::Result<Vec<ExtraBackend>> {
+    let mut extra = Vec::new();
+    match vulkan_driver() {
+        Ok(()) => extra.push(ExtraBackend {
+            feature: "wgpu",
+            env: Vec::new(),
+        }),
+        Err(e) if !ci => skipped.push(format!(
+            "the wgpu backend ({e:#}); provide it with: sudo apt-get install -y {VULKAN_PACKAGES}"
+        )),
+        Err(e) => return Err(e.context("provisioning a Vulkan driver for the wgpu backend")),
+    }
+    let torch = match python {
+        Some(python) => libtorch_env(python),
+        None => Err(anyhow::anyhow!("no fixture Python environment with torch")),
+    };
+    match torch {
+        Ok(env) => extra.push(ExtraBackend {
+            feature: "tch",
+            env,
+        }),
+        Err(e) if !ci => skipped.push(format!(
+            "the tch (LibTorch) backend ({e:#}); provide it with: python3 -m venv {env} && {env}/bin/pip install -r tests/fixtures/requirements.txt",
+            env = cache_dir().join("pyenv").display()
+        )),
+        Err(e) => return Err(e.context("provisioning LibTorch for the tch backend")),
+    }
+    Ok(extra)
+}
+
+/// Runs the backend-parametrized tests again with the extra backends built in: every
+/// `test_device!` test on those backends, and the xtask commands on every built backend.
+fn run_extra_backends(
+    root: &Path,
+    extra: &[ExtraBackend],
+    minilm: Option<&Path>,
+    ci: bool,
+    cargo_args: &[String],
+) -> anyhow::Result<()> {
+    let features: Vec<String> = extra
+        .iter()
+        .flat_map(|b| {
+            [
+                format!("kindling-tests/{}", b.feature),
+                format!("xtask/{}", b.feature),
+            ]
+        })
+        .collect();
+    let mut test = cargo();
+    test.current_dir(root)
+        .args(["test", "-p", "kindling-tests", "-p", "xtask", "--features"])
+        .arg(features.join(","))
+        .args(cargo_args)
+        .arg("--");
+    for backend in extra {
+        test.arg(format!("::{}", backend.feature));
+        test.envs(backend.env.iter().map(|(k, v)| (k, v)));
+    }
+    test.arg("every_built_backend");
+    if let Some(dir) = minilm {
+        test.env("KINDLING_MINILM_DIR", dir);
+    }
+    if ci {
+        test.env("KINDLING_REQUIRE_ALL", "1");
+    }
+    let names: Vec<&str> = extra.iter().map(|b| b.feature).collect();
+    run_step(
+        &format!("cargo test (backends: {})", names.join(", ")),
+        &mut test,
+    )
 }
 
 /// Loads every checkpoint the Rust tests exported with `transformers` and compares its outputs

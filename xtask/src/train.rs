@@ -103,6 +103,9 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Train in bfloat16 with float32 master weights (forward and backward in bf16).
+    #[arg(long)]
+    bf16: bool,
 }
 
 fn sample_files(split: &str) -> Vec<PathBuf> {
@@ -293,6 +296,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         group_by_length: args.group_by_length,
         shuffle: true,
         progress: !args.no_progress,
+        bf16: args.bf16,
     };
     std::fs::create_dir_all(&run_dir)?;
     std::fs::write(

@@ -58,6 +58,9 @@ pub enum TrainError {
         /// How many parameter tensors are affected.
         tensors: usize,
     },
+    /// Mixed-precision training cannot run on this device.
+    #[error("{0}")]
+    Precision(String),
     /// Training data that cannot be used.
     #[error("training data: {0}")]
     Data(String),

@@ -15,6 +15,7 @@ mod error;
 pub mod log;
 pub mod metrics;
 pub mod optimizer;
+pub mod precision;
 mod schedule;
 pub mod token_classification;
 mod trainer;

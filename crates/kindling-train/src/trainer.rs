@@ -55,6 +55,10 @@ pub struct TrainingArguments {
     pub shuffle: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Compute forward and backward in bfloat16, keeping float32 master weights
+    /// ([`crate::precision`]), as `transformers`' `--bf16`.
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 impl Default for TrainingArguments {
@@ -76,6 +80,7 @@ impl Default for TrainingArguments {
             group_by_length: false,
             shuffle: true,
             progress: true,
+            bf16: false,
         }
     }
 }
@@ -367,6 +372,9 @@ where
     E: Evaluator<H>,
 {
     args.validate()?;
+    if args.bf16 {
+        crate::precision::check_bf16_device(device)?;
+    }
     if data.is_empty() {
         return Err(TrainError::Data("the training set is empty".into()));
     }
@@ -448,7 +456,11 @@ where
         for (b, indices) in order.iter().enumerate().skip(lp.state.batches_in_epoch) {
             device.seed(step_seed(args.seed, lp.state.global_step, micro));
             let (input, labels) = data.batch(indices, device)?;
-            let (_, loss) = model.forward_with_labels(input, labels)?;
+            let (_, loss) = if args.bf16 {
+                crate::precision::bf16_view(&model).forward_with_labels(input, labels)?
+            } else {
+                model.forward_with_labels(input, labels)?
+            };
             let value = loss.clone().into_scalar::<f64>();
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {

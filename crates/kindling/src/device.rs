@@ -5,6 +5,7 @@
 //! Cargo feature was not built is a clear error naming the feature.
 
 use burn::prelude::Device;
+use burn::tensor::FloatDType;
 
 use crate::error::KindlingError;
 
@@ -25,6 +26,34 @@ fn index(spec: &str, text: &str) -> Result<usize, KindlingError> {
         spec: spec.to_string(),
         message: format!("`{text}` is not a device index"),
     })
+}
+
+/// The float precisions [`with_float_dtype`] accepts (`--dtype`).
+pub const DTYPE_HELP: &str = "f32, f16, bf16";
+
+/// `device` computing in the float precision `spec` (`f32`, `f16`, `bf16`): every float tensor
+/// made on it afterwards, checkpoint weights included (they are cast on load), takes that dtype.
+///
+/// Must come before anything runs on the device, and once per device and process (Burn fixes a
+/// device's dtypes at first use); a backend without that dtype is an error naming it.
+pub fn with_float_dtype(device: Device, spec: &str) -> Result<Device, KindlingError> {
+    let dtype = match spec.trim().to_ascii_lowercase().as_str() {
+        "f32" | "float32" | "fp32" => return Ok(device),
+        "f16" | "float16" | "fp16" | "half" => FloatDType::F16,
+        "bf16" | "bfloat16" => FloatDType::BF16,
+        _ => {
+            return Err(KindlingError::Device {
+                spec: spec.to_string(),
+                message: format!("unknown dtype; expected one of {DTYPE_HELP}"),
+            });
+        }
+    };
+    let mut device = device;
+    device.configure(dtype).map_err(|e| KindlingError::Device {
+        spec: format!("{device:?}"),
+        message: format!("cannot compute in {spec}: {e}"),
+    })?;
+    Ok(device)
 }
 
 /// The backends compiled into this build.

@@ -2,24 +2,26 @@
 //! same order and dropout off, 20 optimizer steps of kindling's trainer (AdamW without decay on
 //! biases and layer norms, linear warm-up and decay, global-norm clipping, accumulation of 2)
 //! give the losses of `torch.optim.AdamW` + `get_linear_schedule_with_warmup` +
-//! `clip_grad_norm_` within 1e-3 relative, and the same final logits.
+//! `clip_grad_norm_` within 1e-3 relative, and the same final logits, on every built backend
+//! (the autodiff device of each: forward, backward and the optimizer all run there).
 //!
 //! Oracle: `tests/fixtures/training_fixture.py` (torch 2.9.0, transformers 5.24.0), files in
 //! `tests/fixtures/training/`.
 
 use std::path::PathBuf;
 
-use burn::prelude::*;
-use burn::tensor::TensorData;
-use kindling_body::BodyInput;
-use kindling_heads::{AnyLabels, AnyOutput, ModelInput};
-use kindling_import::{ModelLoadOptions, load_model};
-use kindling_train::token_classification::TokenClassificationEvaluator;
-use kindling_train::{AdamWSettings, TrainError, TrainingArguments, TrainingData, train};
+use kindling::body::BodyInput;
+use kindling::burn::prelude::*;
+use kindling::burn::tensor::TensorData;
+use kindling::heads::{AnyLabels, AnyOutput, ModelInput};
+use kindling::import::{ModelLoadOptions, load_model};
+use kindling::train::token_classification::TokenClassificationEvaluator;
+use kindling::train::{AdamWSettings, TrainError, TrainingArguments, TrainingData, train};
+use kindling_tests::{fixtures_dir, test_device};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/training")
+    fixtures_dir().join("training")
 }
 
 fn rows(value: &Value) -> Vec<Vec<i64>> {
@@ -80,15 +82,29 @@ fn read_floats(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     (view.shape().to_vec(), values)
 }
 
-#[test]
-fn twenty_steps_follow_pytorch() {
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
-            .unwrap();
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
+        .unwrap()
+}
+
+fn micro_batches() -> MicroBatches {
     let batches: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture().join("batches.json")).unwrap())
             .unwrap();
-    let data = MicroBatches(batches["micro_batches"].as_array().unwrap().clone());
+    MicroBatches(batches["micro_batches"].as_array().unwrap().clone())
+}
+
+/// The fixture's 20 steps with its arguments on `plain`'s autodiff device; the step losses and
+/// the trained model.
+fn train_fixture(
+    plain: &Device,
+    bf16: bool,
+) -> (
+    Vec<f64>,
+    kindling::heads::Model<kindling::body::EncoderBody, kindling::heads::AnyHead>,
+) {
+    let expected = expected();
+    let data = micro_batches();
     let a = &expected["args"];
     let total = a["total_steps"].as_u64().unwrap() as usize;
     let args = TrainingArguments {
@@ -113,8 +129,9 @@ fn twenty_steps_follow_pytorch() {
         group_by_length: false,
         shuffle: false,
         progress: false,
+        bf16,
     };
-    let device = Device::flex().autodiff();
+    let device = plain.clone().autodiff();
     let (model, _, _) = load_model(
         fixture().join("model"),
         &device,
@@ -134,8 +151,16 @@ fn twenty_steps_follow_pytorch() {
     )
     .unwrap();
 
+    (outcome.state.step_losses, model)
+}
+
+test_device!(twenty_steps_follow_pytorch);
+
+fn twenty_steps_follow_pytorch(plain: &Device) {
+    let expected = expected();
+    let data = micro_batches();
+    let (ours, model) = train_fixture(plain, false);
     let theirs: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
-    let ours = &outcome.state.step_losses;
     assert_eq!(ours.len(), theirs.len(), "optimizer steps");
     for (step, (o, t)) in ours.iter().zip(&theirs).enumerate() {
         let rel = ((o - t) / t).abs();
@@ -144,8 +169,7 @@ fn twenty_steps_follow_pytorch() {
     }
 
     let valid = model.valid();
-    let plain = Device::flex();
-    let AnyOutput::TokenClassification(out) = valid.forward(data.input(0, &plain)) else {
+    let AnyOutput::TokenClassification(out) = valid.forward(data.input(0, plain)) else {
         panic!("a token classifier")
     };
     let (shape, expected_logits) = read_floats(
@@ -166,4 +190,40 @@ fn twenty_steps_follow_pytorch() {
         .fold(0.0f32, f32::max);
     println!("final logits max |Δ| = {diff:.3e}");
     assert!(diff <= 1e-3, "final logits differ by {diff}");
+}
+
+test_device!(bf16_steps_follow_pytorch_bf16);
+
+/// `bf16: true` (bf16 compute, float32 master weights) against PyTorch's run of the same scheme
+/// (`bf16_losses`). Tolerance: twice PyTorch's own relative deviation of its bf16 run from its
+/// float32 run (`bf16_max_rel_deviation`): kindling rounds differently, but not worse.
+fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
+    if !plain.supports_dtype(kindling::burn::tensor::FloatDType::BF16) {
+        println!("{plain:?} has no bfloat16; --bf16 is refused there with an error");
+        return;
+    }
+    let expected = expected();
+    let (ours, model) = train_fixture(plain, true);
+    let f32_losses: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
+    let bf16_losses: Vec<f64> = serde_json::from_value(expected["bf16_losses"].clone()).unwrap();
+    let tolerance = 2.0 * expected["bf16_max_rel_deviation"].as_f64().unwrap();
+    assert_eq!(ours.len(), bf16_losses.len());
+    for (step, ((o, b), f)) in ours.iter().zip(&bf16_losses).zip(&f32_losses).enumerate() {
+        let vs_bf16 = ((o - b) / f).abs();
+        let vs_f32 = ((o - f) / f).abs();
+        println!(
+            "step {step:2}: kindling bf16 {o:.5}  torch bf16 {b:.5}  torch f32 {f:.5}  rel {vs_bf16:.2e} / {vs_f32:.2e}"
+        );
+        assert!(
+            vs_bf16 <= tolerance,
+            "step {step}: {o} vs torch bf16 {b} (tol {tolerance:.2e})"
+        );
+        assert!(
+            vs_f32 <= tolerance,
+            "step {step}: {o} vs torch f32 {f} (tol {tolerance:.2e})"
+        );
+    }
+    // The master weights stay float32.
+    let weight = model.body.embeddings.word_embeddings.weight.val();
+    assert_eq!(weight.dtype(), kindling::burn::tensor::DType::F32);
 }
