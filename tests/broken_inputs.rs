@@ -79,19 +79,22 @@ fn word_tokenizer_json() -> String {
     .to_string()
 }
 
+/// Breaks something in a scratch directory and runs the code that must reject it.
+type BreakAndRun = Box<dyn Fn(&Scratch) -> Result<(), String>>;
+
 /// One broken input: the body fixture to start from (`""`: an empty directory), a name, what
 /// to break and run, and the words its error message must contain.
 struct Case {
     fixture: &'static str,
     name: &'static str,
-    run: Box<dyn Fn(&Scratch) -> Result<(), String>>,
+    run: BreakAndRun,
     needles: &'static [&'static str],
 }
 
 fn cases() -> Vec<Case> {
     let c = |fixture: &'static str,
              name: &'static str,
-             run: Box<dyn Fn(&Scratch) -> Result<(), String>>,
+             run: BreakAndRun,
              needles: &'static [&'static str]| Case {
         fixture,
         name,
