@@ -36,6 +36,11 @@ macro_rules! test_device {
             fn tch() {
                 super::$test(&$crate::device("tch"))
             }
+            #[cfg(all(feature = "tch", feature = "gpu"))]
+            #[test]
+            fn tch_cuda() {
+                super::$test(&$crate::device("tch:cuda:0"))
+            }
             #[cfg(feature = "cuda")]
             #[test]
             fn cuda() {

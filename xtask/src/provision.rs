@@ -248,3 +248,11 @@ pub fn libtorch_env(python: &Path) -> anyhow::Result<Vec<(String, std::ffi::OsSt
         ),
     ])
 }
+
+/// Whether `nvidia-smi` sees an NVIDIA GPU (the CUDA backends can only be tested there).
+pub fn has_nvidia_gpu() -> bool {
+    Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("GPU"))
+}

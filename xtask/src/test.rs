@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::provision::{
-    ExtraBackend, VULKAN_PACKAGES, cache_dir, fixture_python, libtorch_env, minilm_dir, repo_root,
-    vulkan_driver,
+    ExtraBackend, VULKAN_PACKAGES, cache_dir, fixture_python, has_nvidia_gpu, libtorch_env,
+    minilm_dir, repo_root, vulkan_driver,
 };
 
 /// Arguments of `cargo xtask test`.
@@ -159,6 +159,18 @@ fn extra_backends(
         )),
         Err(e) => return Err(e.context("provisioning LibTorch for the tch backend")),
     }
+    // CUDA (Burn's own, and LibTorch's through the CUDA build of the torch wheel) can only run
+    // on an NVIDIA GPU; where there is none, there is nothing to run it on.
+    if has_nvidia_gpu() {
+        extra.push(ExtraBackend {
+            feature: "cuda",
+            env: Vec::new(),
+        });
+    } else {
+        eprintln!(
+            "note: no NVIDIA GPU here (nvidia-smi -L), so the cuda and tch:cuda backends are not built"
+        );
+    }
     Ok(extra)
 }
 
@@ -189,6 +201,9 @@ fn run_extra_backends(
     for backend in extra {
         test.arg(format!("::{}", backend.feature));
         test.envs(backend.env.iter().map(|(k, v)| (k, v)));
+    }
+    if gpu {
+        test.arg("::tch_cuda");
     }
     test.arg("every_built_backend");
     if let Some(dir) = minilm {
