@@ -183,7 +183,7 @@ fn run_extra_backends(
     ci: bool,
     cargo_args: &[String],
 ) -> anyhow::Result<()> {
-    let features: Vec<String> = extra
+    let mut features: Vec<String> = extra
         .iter()
         .flat_map(|b| {
             [
@@ -192,6 +192,10 @@ fn run_extra_backends(
             ]
         })
         .collect();
+    let gpu = extra.iter().any(|b| b.feature == "cuda");
+    if gpu && extra.iter().any(|b| b.feature == "tch") {
+        features.push("kindling-tests/gpu".into());
+    }
     let mut test = cargo();
     test.current_dir(root)
         .args(["test", "-p", "kindling-tests", "-p", "xtask", "--features"])
