@@ -137,7 +137,7 @@ fn extra_backends(
     match vulkan_driver() {
         Ok(()) => extra.push(ExtraBackend {
             feature: "wgpu",
-            env: Vec::new(),
+            env: wgpu_env()?,
         }),
         Err(e) if !ci => skipped.push(format!(
             "the wgpu backend ({e:#}); provide it with: sudo apt-get install -y {VULKAN_PACKAGES}"
@@ -172,6 +172,22 @@ fn extra_backends(
         );
     }
     Ok(extra)
+}
+
+/// Mesa's Vulkan loader warns on every device open without `XDG_RUNTIME_DIR` (as in CI):
+/// point it at a private cache directory when it is unset.
+fn wgpu_env() -> anyhow::Result<Vec<(String, std::ffi::OsString)>> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return Ok(Vec::new());
+    }
+    let dir = cache_dir().join("xdg-runtime");
+    std::fs::create_dir_all(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(vec![("XDG_RUNTIME_DIR".into(), dir.into_os_string())])
 }
 
 /// Runs the backend-parametrized tests again with the extra backends built in: every
