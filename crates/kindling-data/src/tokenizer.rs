@@ -71,10 +71,11 @@ impl Tokenizer {
             message,
         };
         let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
-        // `tokenizers` panics (an `expect`) on some JSON syntax errors inside the `decoder`
-        // value (found by fuzzing), so the syntax is checked here first; with valid JSON its
-        // loader reports every problem as an error.
-        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+        // `tokenizers` panics (an `expect`) when the `decoder` value is not valid JSON (a syntax
+        // error, an escape that is no Unicode code point; found by fuzzing), so the whole file
+        // is parsed here first, strings decoded; with valid JSON its loader reports every
+        // problem as an error.
+        serde_json::from_slice::<serde_json::Value>(&bytes)
             .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
         let inner =
             tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
