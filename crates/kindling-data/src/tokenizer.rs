@@ -53,6 +53,60 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
+/// Runs one `tokenizers` encode, turning its errors, and the panics a malformed
+/// `tokenizer.json` can still cause inside it, into [`DataError::Encode`] for row `index`.
+fn guarded(
+    index: usize,
+    encode: impl FnOnce() -> tokenizers::Result<tokenizers::Encoding>,
+) -> Result<tokenizers::Encoding, DataError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode)) {
+        Ok(Ok(encoding)) => Ok(encoding),
+        Ok(Err(e)) => Err(DataError::Encode {
+            index,
+            message: e.to_string(),
+        }),
+        Err(panic) => Err(DataError::Encode {
+            index,
+            message: format!(
+                "the tokenizer failed: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panic inside tokenizers")
+            ),
+        }),
+    }
+}
+
+/// Checks that every `SpecialToken` a `TemplateProcessing` post-processor (possibly inside a
+/// `Sequence`) places is defined in its `special_tokens`.
+fn check_template_special_tokens(processor: &serde_json::Value) -> Result<(), String> {
+    if let Some(processors) = processor.get("processors").and_then(|p| p.as_array()) {
+        return processors
+            .iter()
+            .try_for_each(check_template_special_tokens);
+    }
+    if processor.get("type").and_then(|t| t.as_str()) != Some("TemplateProcessing") {
+        return Ok(());
+    }
+    let defined = processor.get("special_tokens");
+    for template in ["single", "pair"] {
+        let pieces = processor.get(template).and_then(|p| p.as_array());
+        for piece in pieces.into_iter().flatten() {
+            let Some(id) = piece.pointer("/SpecialToken/id").and_then(|id| id.as_str()) else {
+                continue;
+            };
+            if defined.and_then(|d| d.get(id)).is_none() {
+                return Err(format!(
+                    "post_processor.{template} places special token `{id}`, which post_processor.special_tokens does not define"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Tokenizer {
     /// Loads `tokenizer.json`.
     ///
@@ -75,8 +129,11 @@ impl Tokenizer {
         // error, an escape that is no Unicode code point; found by fuzzing), so the whole file
         // is parsed here first, strings decoded; with valid JSON its loader reports every
         // problem as an error.
-        serde_json::from_slice::<serde_json::Value>(&bytes)
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes)
             .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        // It also indexes a template's special tokens without checking they are defined, and
+        // panics at the first encode when one is not (found by fuzzing).
+        check_template_special_tokens(&json["post_processor"]).map_err(invalid)?;
         let inner =
             tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
         Self::with_path(inner, path.to_path_buf(), fallback_pad_id, max_length)
@@ -159,14 +216,7 @@ impl Tokenizer {
         let encodings = texts
             .iter()
             .enumerate()
-            .map(|(index, text)| {
-                self.inner
-                    .encode_char_offsets(*text, true)
-                    .map_err(|e| DataError::Encode {
-                        index,
-                        message: e.to_string(),
-                    })
-            })
+            .map(|(index, text)| guarded(index, || self.inner.encode_char_offsets(*text, true)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.pad(encodings))
     }
@@ -190,12 +240,7 @@ impl Tokenizer {
         words: &[String],
     ) -> Result<tokenizers::Encoding, DataError> {
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        self.inner
-            .encode_char_offsets(words, true)
-            .map_err(|e| DataError::Encode {
-                index,
-                message: e.to_string(),
-            })
+        guarded(index, || self.inner.encode_char_offsets(words, true))
     }
 
     fn pad(&self, encodings: Vec<tokenizers::Encoding>) -> EncodedBatch {
