@@ -2,6 +2,7 @@
 //! same code the cargo-fuzz targets run (`fuzz/src/targets.rs`), in the normal suite.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kindling_tests::fixtures_dir;
 
@@ -24,8 +25,15 @@ fn replay(target: &str) -> fn(&[u8]) {
     }
 }
 
+/// Panics seen anywhere, caught or not: libFuzzer treats a caught panic as a crash too, and
+/// kindling's own `catch_unwind` safety nets must not hide a regression here.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
 #[test]
 fn saved_fuzz_findings_no_longer_panic() {
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+    }));
     let root = fixtures_dir().join("fuzz");
     let mut failures = Vec::new();
     let mut count = 0;
@@ -37,7 +45,9 @@ fn saved_fuzz_findings_no_longer_panic() {
             let input = input.unwrap().path();
             let data = std::fs::read(&input).unwrap();
             count += 1;
-            if catch_unwind(AssertUnwindSafe(|| run(&data))).is_err() {
+            let before = PANICS.load(Ordering::SeqCst);
+            let result = catch_unwind(AssertUnwindSafe(|| run(&data)));
+            if result.is_err() || PANICS.load(Ordering::SeqCst) != before {
                 failures.push(format!(
                     "{name}/{}",
                     input.file_name().unwrap().to_string_lossy()

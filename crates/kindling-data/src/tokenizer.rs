@@ -79,25 +79,38 @@ fn guarded(
     }
 }
 
-/// Checks that every `SpecialToken` a `TemplateProcessing` post-processor (possibly inside a
-/// `Sequence`) places is defined in its `special_tokens`.
+/// Checks that every special token a template post-processor places is defined in its
+/// `special_tokens`. `tokenizers` recognizes a template by its fields even when `type` is wrong
+/// or missing, and accepts templates as piece lists or as strings (`"[CLS] $A [SEP]"`), so all
+/// of those are checked; `Sequence` processors are searched recursively.
 fn check_template_special_tokens(processor: &serde_json::Value) -> Result<(), String> {
     if let Some(processors) = processor.get("processors").and_then(|p| p.as_array()) {
-        return processors
+        processors
             .iter()
-            .try_for_each(check_template_special_tokens);
-    }
-    if processor.get("type").and_then(|t| t.as_str()) != Some("TemplateProcessing") {
-        return Ok(());
+            .try_for_each(check_template_special_tokens)?;
     }
     let defined = processor.get("special_tokens");
     for template in ["single", "pair"] {
-        let pieces = processor.get(template).and_then(|p| p.as_array());
-        for piece in pieces.into_iter().flatten() {
-            let Some(id) = piece.pointer("/SpecialToken/id").and_then(|id| id.as_str()) else {
-                continue;
-            };
-            if defined.and_then(|d| d.get(id)).is_none() {
+        let placed: Vec<String> = match processor.get(template) {
+            Some(serde_json::Value::Array(pieces)) => pieces
+                .iter()
+                .filter_map(|piece| piece.pointer("/SpecialToken/id")?.as_str())
+                .map(str::to_string)
+                .collect(),
+            Some(serde_json::Value::String(text)) => text
+                .split_whitespace()
+                .filter(|piece| !piece.starts_with('$'))
+                .map(|piece| {
+                    piece
+                        .rsplit_once(':')
+                        .map_or(piece, |(id, _)| id)
+                        .to_string()
+                })
+                .collect(),
+            _ => continue,
+        };
+        for id in placed {
+            if defined.and_then(|d| d.get(&id)).is_none() {
                 return Err(format!(
                     "post_processor.{template} places special token `{id}`, which post_processor.special_tokens does not define"
                 ));
