@@ -61,10 +61,19 @@ impl Scratch {
     }
 }
 
+/// A case's result as the table compares it: success, or the error's message.
+trait Outcome {
+    fn outcome(self) -> Result<(), String>;
+}
+
+impl<T, E: std::fmt::Display> Outcome for Result<T, E> {
+    fn outcome(self) -> Result<(), String> {
+        self.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
 fn load(dir: &Path) -> Result<(), String> {
-    load_body(dir, &device("flex"), BodyLoadOptions::default())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    load_body(dir, &device("flex"), BodyLoadOptions::default()).outcome()
 }
 
 /// A word-level tokenizer with `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and a few words.
@@ -343,9 +352,7 @@ fn cases() -> Vec<Case> {
             Box::new(|s| {
                 let input: IdsInput =
                     serde_json::from_str(r#"{"input_ids": [[2, 5, 3], [2, 3]]}"#).unwrap();
-                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex")).outcome()
             }),
             &["input_ids", "row 1"],
         ),
@@ -355,9 +362,7 @@ fn cases() -> Vec<Case> {
             Box::new(|s| {
                 let input: IdsInput =
                     serde_json::from_str(r#"{"input_ids": [[2, 100000, 3]]}"#).unwrap();
-                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex")).outcome()
             }),
             &["input_ids", "100000"],
         ),
@@ -370,9 +375,7 @@ fn cases() -> Vec<Case> {
                     attention_mask: None,
                     token_type_ids: None,
                 };
-                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex")).outcome()
             }),
             &["input_ids", "4096"],
         ),
@@ -384,9 +387,7 @@ fn cases() -> Vec<Case> {
                     r#"{"input_ids": [[2, 5, 3]], "attention_mask": [[1, 1]]}"#,
                 )
                 .unwrap();
-                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                run_forward(&s.model(), ForwardInput::Ids(input), &device("flex")).outcome()
             }),
             &["attention_mask"],
         ),
@@ -399,30 +400,21 @@ fn cases() -> Vec<Case> {
                     ForwardInput::Texts(vec!["hi".into()]),
                     &device("flex"),
                 )
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+                .outcome()
             }),
             &["tokenizer.json"],
         ),
         c(
             "bert_gelu_pair",
             "NER pipeline on a body without a head",
-            Box::new(|s| {
-                NerPipeline::load(&s.model(), &device("flex"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }),
+            Box::new(|s| NerPipeline::load(&s.model(), &device("flex")).outcome()),
             &["model"],
         ),
         // ---- data files
         c(
             "",
             "data file missing",
-            Box::new(|s| {
-                read_conll(s.root.join("train.txt"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }),
+            Box::new(|s| read_conll(s.root.join("train.txt")).outcome()),
             &["train.txt"],
         ),
         c(
@@ -430,7 +422,7 @@ fn cases() -> Vec<Case> {
             "data file not UTF-8",
             Box::new(|s| {
                 let path = s.write("train.txt", b"Berlin B-LOC\n\xff\xfe O\n");
-                read_conll(path).map(|_| ()).map_err(|e| e.to_string())
+                read_conll(path).outcome()
             }),
             &["train.txt"],
         ),
@@ -439,7 +431,7 @@ fn cases() -> Vec<Case> {
             "CoNLL line with one column",
             Box::new(|s| {
                 let path = s.write("train.txt", "Berlin B-LOC\nliegt O\nSpree\n");
-                read_conll(path).map(|_| ()).map_err(|e| e.to_string())
+                read_conll(path).outcome()
             }),
             &["train.txt", "3"],
         ),
@@ -448,7 +440,7 @@ fn cases() -> Vec<Case> {
             "PAN-X line without a tab",
             Box::new(|s| {
                 let path = s.write("train.panx", "de:Berlin\tB-LOC\nde:liegt O\n");
-                read_panx(path).map(|_| ()).map_err(|e| e.to_string())
+                read_panx(path).outcome()
             }),
             &["train.panx:2", "tab"],
         ),
@@ -457,7 +449,7 @@ fn cases() -> Vec<Case> {
             "PAN-X line without a language",
             Box::new(|s| {
                 let path = s.write("train.panx", "Berlin\tB-LOC\n");
-                read_panx(path).map(|_| ()).map_err(|e| e.to_string())
+                read_panx(path).outcome()
             }),
             &["train.panx:1", "lang"],
         ),
@@ -469,9 +461,7 @@ fn cases() -> Vec<Case> {
                     "train.jsonl",
                     "{\"tokens\": [\"a\"], \"ner_tags\": [\"O\"]}\n{\"tokens\": [\"a\"\n",
                 );
-                read_jsonl(path, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                read_jsonl(path, None).outcome()
             }),
             &["train.jsonl:2"],
         ),
@@ -483,9 +473,7 @@ fn cases() -> Vec<Case> {
                     "train.jsonl",
                     "{\"tokens\": [\"a\", \"b\"], \"ner_tags\": [\"O\"]}\n",
                 );
-                read_jsonl(path, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                read_jsonl(path, None).outcome()
             }),
             &["train.jsonl:1", "2 tokens", "1 tags"],
         ),
@@ -494,9 +482,7 @@ fn cases() -> Vec<Case> {
             "JSON lines: label id outside the list",
             Box::new(|s| {
                 let path = s.write("train.jsonl", "{\"tokens\": [\"a\"], \"ner_tags\": [0]}\n{\"tokens\": [\"a\"], \"ner_tags\": [9]}\n");
-                read_jsonl(path, Some(&LabelSet::panx()))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                read_jsonl(path, Some(&LabelSet::panx())).outcome()
             }),
             &["train.jsonl:2", "9"],
         ),
@@ -505,9 +491,7 @@ fn cases() -> Vec<Case> {
             "JSON lines: label ids without a label list",
             Box::new(|s| {
                 let path = s.write("train.jsonl", "{\"tokens\": [\"a\"], \"ner_tags\": [0]}\n");
-                read_jsonl(path, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                read_jsonl(path, None).outcome()
             }),
             &["train.jsonl"],
         ),
@@ -519,9 +503,7 @@ fn cases() -> Vec<Case> {
                     "train.json",
                     "[{\"tokens\": [\"a\"], \"ner_tags\": [\"O\"]}]",
                 );
-                read_dataset(path, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                read_dataset(path, None).outcome()
             }),
             &["train.json"],
         ),
@@ -537,31 +519,20 @@ fn cases() -> Vec<Case> {
                 let encoder =
                     TokenClassificationEncoder::new(tokenizer, LabelSet::panx(), None, false)
                         .map_err(|e| e.to_string())?;
-                encoder
-                    .encode(&examples)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                encoder.encode(&examples).outcome()
             }),
             &["train.txt:2", "B-FOO"],
         ),
         c(
             "",
             "label list with a duplicate",
-            Box::new(|_| {
-                LabelSet::from_list(["O", "B-LOC", "O"])
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }),
+            Box::new(|_| LabelSet::from_list(["O", "B-LOC", "O"]).outcome()),
             &["`O`", "twice"],
         ),
         c(
             "",
             "empty label list",
-            Box::new(|_| {
-                LabelSet::from_list(Vec::<String>::new())
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }),
+            Box::new(|_| LabelSet::from_list(Vec::<String>::new()).outcome()),
             &["empty"],
         ),
         // ---- tokenizers
@@ -570,9 +541,7 @@ fn cases() -> Vec<Case> {
             "tokenizer.json not JSON",
             Box::new(|s| {
                 let path = s.write("tokenizer.json", "{\"model\": ");
-                Tokenizer::from_file(path, None, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                Tokenizer::from_file(path, None, None).outcome()
             }),
             &["tokenizer.json"],
         ),
@@ -582,9 +551,7 @@ fn cases() -> Vec<Case> {
             Box::new(|s| {
                 let json = word_tokenizer_json().replace("[PAD]", "[NOTPAD]");
                 let path = s.write("tokenizer.json", json);
-                Tokenizer::from_file(path, None, None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                Tokenizer::from_file(path, None, None).outcome()
             }),
             &["tokenizer.json", "pad"],
         ),
@@ -592,17 +559,13 @@ fn cases() -> Vec<Case> {
         c(
             "",
             "unknown device",
-            Box::new(|_| parse_device("gpu").map(|_| ()).map_err(|e| e.to_string())),
+            Box::new(|_| parse_device("gpu").outcome()),
             &["gpu", "flex, ndarray"],
         ),
         c(
             "",
             "device index not a number",
-            Box::new(|_| {
-                parse_device("cuda:x")
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }),
+            Box::new(|_| parse_device("cuda:x").outcome()),
             &["cuda:x", "`x`"],
         ),
         // ---- training
@@ -615,7 +578,7 @@ fn cases() -> Vec<Case> {
                     ..Default::default()
                 }
                 .validate()
-                .map_err(|e| e.to_string())
+                .outcome()
             }),
             &["batch_size", "0"],
         ),
@@ -628,7 +591,7 @@ fn cases() -> Vec<Case> {
                     ..Default::default()
                 }
                 .validate()
-                .map_err(|e| e.to_string())
+                .outcome()
             }),
             &["learning_rate", "NaN"],
         ),
@@ -641,7 +604,7 @@ fn cases() -> Vec<Case> {
                     ..Default::default()
                 }
                 .validate()
-                .map_err(|e| e.to_string())
+                .outcome()
             }),
             &["warmup_ratio", "1.5"],
         ),
@@ -651,7 +614,7 @@ fn cases() -> Vec<Case> {
             Box::new(|_| {
                 let mut args = TrainingArguments::default();
                 args.adamw.beta2 = 1.0;
-                args.validate().map_err(|e| e.to_string())
+                args.validate().outcome()
             }),
             &["adam_beta2"],
         ),
@@ -660,9 +623,7 @@ fn cases() -> Vec<Case> {
             "resume checkpoint with corrupt weights",
             Box::new(|s| {
                 s.write("run/checkpoint/model.bpk", b"not a burnpack file");
-                checkpoint_weights(&s.root.join("run/checkpoint"))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                checkpoint_weights(&s.root.join("run/checkpoint")).outcome()
             }),
             &["model.bpk"],
         ),
@@ -671,9 +632,7 @@ fn cases() -> Vec<Case> {
             "checkpoint directory is a file",
             Box::new(|s| {
                 let file = s.write("file.txt", "x");
-                Checkpoint::open(&file)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                Checkpoint::open(&file).outcome()
             }),
             &["file.txt"],
         ),

@@ -17,7 +17,7 @@ use kindling::heads::{AnyLabels, AnyOutput, ModelInput};
 use kindling::import::{ModelLoadOptions, load_model};
 use kindling::train::token_classification::TokenClassificationEvaluator;
 use kindling::train::{AdamWSettings, TrainError, TrainingArguments, TrainingData, train};
-use kindling_tests::{fixtures_dir, test_device};
+use kindling_tests::{fixtures_dir, read_safetensors, test_device};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -68,18 +68,6 @@ impl TrainingData for MicroBatches {
         let labels = tensor(&rows(&self.0[i]["labels"]), device);
         Ok((self.input(i, device), AnyLabels::Tokens(labels)))
     }
-}
-
-fn read_floats(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let view = file.tensor(name).unwrap();
-    let values = view
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (view.shape().to_vec(), values)
 }
 
 fn expected() -> Value {
@@ -172,11 +160,10 @@ fn twenty_steps_follow_pytorch(plain: &Device) {
     let AnyOutput::TokenClassification(out) = valid.forward(data.input(0, plain)) else {
         panic!("a token classifier")
     };
-    let (shape, expected_logits) = read_floats(
-        &fixture().join("expected_logits.safetensors"),
-        "final_logits",
-    );
-    assert_eq!(out.logits.dims().to_vec(), shape);
+    let expected_logits = read_safetensors(&fixture().join("expected_logits.safetensors"))
+        .remove("final_logits")
+        .expect("final_logits");
+    assert_eq!(out.logits.dims().to_vec(), expected_logits.shape);
     let logits: Vec<f32> = out
         .logits
         .into_data()
@@ -185,7 +172,7 @@ fn twenty_steps_follow_pytorch(plain: &Device) {
         .unwrap();
     let diff = logits
         .iter()
-        .zip(&expected_logits)
+        .zip(&expected_logits.values)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     println!("final logits max |Δ| = {diff:.3e}");

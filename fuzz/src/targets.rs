@@ -76,13 +76,23 @@ pub fn char_tokenizer() -> Tokenizer {
     Tokenizer::from_file(path, None, Some(16)).expect("the fuzz tokenizer loads")
 }
 
+/// [`char_tokenizer`], built once per process: the dataset targets encode with it on every
+/// input.
+fn shared_char_tokenizer() -> Tokenizer {
+    static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
+    TOKENIZER.get_or_init(char_tokenizer).clone()
+}
+
 /// What a training run does with examples a reader returned: infer the labels, align them to
 /// sub-words, truncate and batch. Every error is fine; a panic is the bug the fuzzer looks for.
 pub fn encode_examples(examples: &[NerExample], label_all_subwords: bool) {
     let labels = LabelSet::infer(examples);
-    let Ok(encoder) =
-        TokenClassificationEncoder::new(char_tokenizer(), labels, Some(16), label_all_subwords)
-    else {
+    let Ok(encoder) = TokenClassificationEncoder::new(
+        shared_char_tokenizer(),
+        labels,
+        Some(16),
+        label_all_subwords,
+    ) else {
         return;
     };
     if let Ok(dataset) = encoder.encode(examples) {
@@ -111,12 +121,12 @@ pub fn config_json(data: &[u8]) {
 /// `model.safetensors`: header, offsets, dtypes and shapes, loaded into a body built from a fixed
 /// config (so tensors are read, cast and shape-checked as in a real load).
 pub fn safetensors_file(data: &[u8]) {
-    let dir = scratch_dir().join("safetensors_file");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), SAFETENSORS_CONFIG).unwrap();
-    let _ = scratch_file("safetensors_file/model.safetensors", data);
-    let device = kindling::device::parse_device("flex").unwrap();
-    let _ = load_body(&dir, &device, BodyLoadOptions::default());
+    load_body_from_weights(
+        "safetensors_file",
+        SAFETENSORS_CONFIG,
+        "model.safetensors",
+        data,
+    );
 }
 
 /// `model.safetensors.index.json` next to real shards (the `roberta_silu` fixture's six).
@@ -145,10 +155,16 @@ pub fn pickle_scan(data: &[u8]) {
 /// `pytorch_model.bin` (zip or legacy `torch.save`): the pickle guard, then burn-store's reader,
 /// then a body load from a fixed config.
 pub fn pytorch_bin(data: &[u8]) {
-    let dir = scratch_dir().join("pytorch_bin");
+    load_body_from_weights("pytorch_bin", PYTORCH_CONFIG, "pytorch_model.bin", data);
+}
+
+/// Writes `config` and `data` as weight file `weights` into the scratch directory `name`, and
+/// loads a body from it on flex.
+fn load_body_from_weights(name: &str, config: &str, weights: &str, data: &[u8]) {
+    let dir = scratch_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), PYTORCH_CONFIG).unwrap();
-    let _ = scratch_file("pytorch_bin/pytorch_model.bin", data);
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    std::fs::write(dir.join(weights), data).unwrap();
     let device = kindling::device::parse_device("flex").unwrap();
     let _ = load_body(&dir, &device, BodyLoadOptions::default());
 }

@@ -7,8 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::tiny_model;
-use kindling::data::{generate_ner_sample, write_panx};
+use common::tiny_setup;
 
 fn xtask(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -24,12 +23,8 @@ fn train_tiny(
     std::path::PathBuf,
     Vec<kindling::data::NerExample>,
 ) {
-    let examples = generate_ner_sample(11, "de", 48).unwrap();
-    let data = tmp.join("data.txt");
-    write_panx(&data, &examples).unwrap();
-    let words: Vec<String> = examples.iter().flat_map(|e| e.tokens.clone()).collect();
-    let model = tmp.join("model");
-    tiny_model(&model, &words);
+    let setup = tiny_setup(tmp, 11, "de", 48);
+    let (model, data, examples) = (setup.model, setup.data, setup.examples);
     let run = tmp.join("run");
     let out = xtask(&[
         "train",

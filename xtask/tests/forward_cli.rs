@@ -2,39 +2,11 @@
 //! `transformers` names, compared with the fixtures written by `tests/fixtures/generate.py`
 //! (torch 2.9.0, transformers 5.24.0).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+mod common;
 
-fn read(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<_> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = match view.dtype() {
-                safetensors::Dtype::F32 => view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                safetensors::Dtype::I64 => view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
-                    .collect(),
-                other => panic!("{name}: {other:?}"),
-            };
-            (name, view.shape().to_vec(), values)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
+use common::{built_devices, fixtures, mask_of, max_diff_at_real_tokens, read_tensors as read};
 
 fn forward(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -42,36 +14,6 @@ fn forward(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run xtask")
-}
-
-fn max_diff_at_real_tokens(a: &[f32], b: &[f32], mask: &[i64], per_token: usize) -> f32 {
-    a.iter()
-        .zip(b)
-        .enumerate()
-        .filter(|(i, _)| mask[i / per_token] == 1)
-        .map(|(_, (x, y))| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn mask_of(case: &Path) -> Vec<i64> {
-    let inputs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("inputs.json")).unwrap()).unwrap();
-    let rows: Vec<Vec<i64>> = serde_json::from_value(inputs["attention_mask"].clone()).unwrap();
-    rows.concat()
-}
-
-/// `--device` strings of every backend this build has (`cuda:0` for CUDA).
-fn built_devices() -> Vec<String> {
-    kindling::device::built_backends()
-        .into_iter()
-        .map(|b| {
-            if b == "cuda" {
-                "cuda:0".to_string()
-            } else {
-                b.to_string()
-            }
-        })
-        .collect()
 }
 
 #[test]

@@ -5,11 +5,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kindling::data::{generate_ner_sample, write_panx};
-
 mod common;
 
-use common::tiny_model;
+use common::tiny_setup;
 
 fn train_command(model: &Path, data: &Path, out: &Path, resume: bool) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -53,12 +51,8 @@ fn finished(run: &Path) -> bool {
 #[test]
 fn killed_runs_resume_to_identical_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let examples = generate_ner_sample(7, "en", 64).unwrap();
-    let data = tmp.path().join("train.txt");
-    write_panx(&data, &examples).unwrap();
-    let words: Vec<String> = examples.iter().flat_map(|e| e.tokens.clone()).collect();
-    let model = tmp.path().join("model");
-    tiny_model(&model, &words);
+    let setup = tiny_setup(tmp.path(), 7, "en", 64);
+    let (model, data) = (setup.model, setup.data);
 
     // The uninterrupted run, and how long it takes.
     let reference = tmp.path().join("reference");

@@ -3,21 +3,15 @@
 
 use std::process::Command;
 
-use kindling::data::{generate_ner_sample, write_panx};
-
 mod common;
 
-use common::tiny_model;
+use common::tiny_setup;
 
 #[test]
 fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let examples = generate_ner_sample(11, "de", 48).unwrap();
-    let data = tmp.path().join("train.txt");
-    write_panx(&data, &examples).unwrap();
-    let words: Vec<String> = examples.iter().flat_map(|e| e.tokens.clone()).collect();
-    let model = tmp.path().join("model");
-    tiny_model(&model, &words);
+    let setup = tiny_setup(tmp.path(), 11, "de", 48);
+    let (model, data) = (setup.model, setup.data);
     let run = tmp.path().join("run");
     // A learning rate of 1e30 without clipping: the first update is finite, the next loss is not.
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))

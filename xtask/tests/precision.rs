@@ -6,35 +6,11 @@
 //! is twice that: kindling may round differently from PyTorch, but not worse. Each dtype runs
 //! in its own process (Burn fixes a device's dtype at first use).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+mod common;
 
-fn floats(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let view = file
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
-    let values = view
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (view.shape().to_vec(), values)
-}
-
-fn max_diff(a: &[f32], b: &[f32], mask: &[i64], hidden: usize) -> f32 {
-    a.iter()
-        .zip(b)
-        .enumerate()
-        .filter(|(i, _)| mask[i / hidden] == 1)
-        .map(|(_, (x, y))| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use common::{fixtures, mask_of, max_diff_at_real_tokens, read_tensor};
 
 #[test]
 fn reduced_precision_inference_is_as_close_as_pytorch() {
@@ -45,12 +21,9 @@ fn reduced_precision_inference_is_as_close_as_pytorch() {
             .join("precision")
             .join(case)
             .join("expected.safetensors");
-        let inputs: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(body.join("inputs.json")).unwrap())
-                .unwrap();
-        let mask: Vec<Vec<i64>> = serde_json::from_value(inputs["attention_mask"].clone()).unwrap();
-        let mask = mask.concat();
-        let (shape, f32_truth) = floats(&body.join("expected.safetensors"), "last_hidden_state");
+        let mask = mask_of(&body);
+        let (shape, f32_truth) =
+            read_tensor(&body.join("expected.safetensors"), "last_hidden_state");
         for dtype in ["f16", "bf16"] {
             let out = tmp.path().join(format!("{case}-{dtype}.safetensors"));
             let run = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -66,13 +39,13 @@ fn reduced_precision_inference_is_as_close_as_pytorch() {
                 "{case} {dtype}: {}",
                 String::from_utf8_lossy(&run.stderr)
             );
-            let (ours_shape, ours) = floats(&out, "last_hidden_state");
+            let (ours_shape, ours) = read_tensor(&out, "last_hidden_state");
             assert_eq!(ours_shape, shape);
-            let (_, torch) = floats(&expected, &format!("last_hidden_state.{dtype}"));
-            let (_, torch_error) = floats(&expected, &format!("torch_error.{dtype}"));
+            let (_, torch) = read_tensor(&expected, &format!("last_hidden_state.{dtype}"));
+            let (_, torch_error) = read_tensor(&expected, &format!("torch_error.{dtype}"));
             let tolerance = 2.0 * torch_error[0];
-            let vs_truth = max_diff(&ours, &f32_truth, &mask, shape[2]);
-            let vs_torch = max_diff(&ours, &torch, &mask, shape[2]);
+            let vs_truth = max_diff_at_real_tokens(&ours, &f32_truth, &mask, shape[2]);
+            let vs_torch = max_diff_at_real_tokens(&ours, &torch, &mask, shape[2]);
             println!(
                 "{case} {dtype}: |kindling - torch f32| {vs_truth:.3e}, |kindling - torch {dtype}| {vs_torch:.3e}, torch's own error {:.3e}",
                 torch_error[0]

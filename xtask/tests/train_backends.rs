@@ -3,24 +3,18 @@
 
 use std::process::Command;
 
-use kindling::data::{generate_ner_sample, write_panx};
-
 mod common;
 
-use common::tiny_model;
+use common::{built_devices, tiny_setup};
 
 #[test]
 fn train_on_every_built_backend() {
     let tmp = tempfile::tempdir().unwrap();
-    let examples = generate_ner_sample(5, "fr", 64).unwrap();
-    let data = tmp.path().join("train.txt");
-    write_panx(&data, &examples).unwrap();
-    let words: Vec<String> = examples.iter().flat_map(|e| e.tokens.clone()).collect();
-    let model = tmp.path().join("model");
-    tiny_model(&model, &words);
-    for backend in kindling::device::built_backends() {
-        let device = if backend == "cuda" { "cuda:0" } else { backend };
-        let run = tmp.path().join(format!("run-{backend}"));
+    let setup = tiny_setup(tmp.path(), 5, "fr", 64);
+    let (model, data) = (setup.model, setup.data);
+    for device in built_devices() {
+        let device = device.as_str();
+        let run = tmp.path().join(format!("run-{device}"));
         let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .arg("train")
             .args(["--model", model.to_str().unwrap()])

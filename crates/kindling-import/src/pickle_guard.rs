@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// What is wrong with a pickle stream, at which byte offset.
@@ -264,11 +264,24 @@ impl<'a> Stream<'a> {
     }
 
     fn le_uint(&mut self, width: usize) -> Result<u64, PickleScanError> {
-        let raw = self.take(width)?;
-        Ok(raw
-            .iter()
-            .rev()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        self.take(width).map(little_endian)
+    }
+}
+
+/// An unsigned little-endian integer of up to 8 bytes.
+fn little_endian(raw: &[u8]) -> u64 {
+    raw.iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// The memo index of a `PUT`/`GET` (a decimal line) or of their binary forms (little-endian);
+/// an unreadable decimal index names no slot a string can be in.
+fn memo_key(opcode: &str, arg: &[u8]) -> u64 {
+    if matches!(opcode, "PUT" | "GET") {
+        text(arg).trim().parse().unwrap_or(u64::MAX)
+    } else {
+        little_endian(arg)
     }
 }
 
@@ -329,7 +342,6 @@ pub fn scan_pickle(bytes: &[u8]) -> Result<PickleScan, PickleScanError> {
                 (stream.take(len)?, &[])
             }
         };
-        let index = |raw: &[u8]| raw.iter().rev().fold(0u64, |a, &b| (a << 8) | u64::from(b));
         match name {
             "STOP" => {
                 return Ok(PickleScan {
@@ -371,22 +383,14 @@ pub fn scan_pickle(bytes: &[u8]) -> Result<PickleScan, PickleScanError> {
                 memo_len += 1;
             }
             "PUT" | "BINPUT" | "LONG_BINPUT" => {
-                let key = if name == "PUT" {
-                    text(first).trim().parse::<u64>().unwrap_or(u64::MAX)
-                } else {
-                    index(first)
-                };
+                let key = memo_key(name, first);
                 match recent[1].clone() {
                     Some(value) => memo.insert(key, value),
                     None => memo.remove(&key),
                 };
             }
             "GET" | "BINGET" | "LONG_BINGET" => {
-                let key = if name == "GET" {
-                    text(first).trim().parse::<u64>().unwrap_or(u64::MAX)
-                } else {
-                    index(first)
-                };
+                let key = memo_key(name, first);
                 push(&mut recent, memo.get(&key).cloned());
             }
             // Framing and the protocol marker wrap the stream without touching the stack.
@@ -403,9 +407,13 @@ pub fn scan_pickle(bytes: &[u8]) -> Result<PickleScan, PickleScanError> {
 /// five leading pickles: magic, protocol, system info, the object, the storage keys; a bare
 /// pickle is one). Errors are messages for [`crate::ImportError::Weights`].
 pub fn foreign_pickle_globals(path: &Path) -> Result<BTreeSet<PickleGlobal>, String> {
-    let open = || File::open(path).map_err(|e| e.to_string());
-    let mut magic = [0u8; 4];
-    let read = open()?.read(&mut magic).map_err(|e| e.to_string())?;
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let mut magic = Vec::with_capacity(4);
+    (&mut file)
+        .take(4)
+        .read_to_end(&mut magic)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .map_err(|e| e.to_string())?;
     let mut foreign = BTreeSet::new();
     let mut note = |globals: Vec<PickleGlobal>| {
         foreign.extend(
@@ -414,8 +422,8 @@ pub fn foreign_pickle_globals(path: &Path) -> Result<BTreeSet<PickleGlobal>, Str
                 .filter(|g| !is_torch_save_global(&g.module, &g.name)),
         )
     };
-    if read == 4 && &magic == b"PK\x03\x04" {
-        let mut archive = zip::ZipArchive::new(BufReader::new(open()?))
+    if magic == b"PK\x03\x04" {
+        let mut archive = zip::ZipArchive::new(BufReader::new(file))
             .map_err(|e| format!("not a readable zip archive: {e}"))?;
         let names: Vec<String> = archive
             .file_names()
@@ -442,8 +450,7 @@ pub fn foreign_pickle_globals(path: &Path) -> Result<BTreeSet<PickleGlobal>, Str
         }
     } else {
         let mut bytes = Vec::new();
-        open()?
-            .take(MAX_PICKLE_BYTES)
+        file.take(MAX_PICKLE_BYTES)
             .read_to_end(&mut bytes)
             .map_err(|e| e.to_string())?;
         let mut offset = 0;
