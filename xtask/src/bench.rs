@@ -153,7 +153,14 @@ impl Runner {
         cmd.arg(&self.script)
             .arg("--model-dir")
             .arg(&model.dir)
-            .args(["--model", &model.name, "--backend", backend, "--device", device])
+            .args([
+                "--model",
+                &model.name,
+                "--backend",
+                backend,
+                "--device",
+                device,
+            ])
             .args(["--threads", &self.threads.to_string()])
             .args(["--min-time", &self.min_time.to_string()]);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -236,13 +243,15 @@ fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(repo_root())
+        // With the criterion benches, so the dependency features (and the Burn build) are the
+        // ones `cargo bench -p kindling-bench` uses too: one release build serves both.
         .args([
             "build",
             "--release",
             "-p",
             "kindling-bench",
-            "--bin",
-            "kindling-bench",
+            "--bins",
+            "--benches",
         ])
         .args(["--message-format", "json-render-diagnostics"]);
     if !features.is_empty() {
@@ -264,6 +273,8 @@ fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow
         };
         if message["reason"] == "compiler-artifact"
             && message["target"]["name"] == "kindling-bench"
+            && message["target"]["kind"][0] == "bin"
+            && message["profile"]["test"] == false
             && let Some(exe) = message["executable"].as_str()
         {
             return Ok(PathBuf::from(exe));

@@ -28,7 +28,7 @@ impl HiddenAct {
     /// Applies the activation element-wise.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            HiddenAct::Gelu => activation::gelu(x),
+            HiddenAct::Gelu => crate::kernels::gelu(x),
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => activation::gelu_approximate(x),
             HiddenAct::Relu => activation::relu(x),
             HiddenAct::Silu => activation::silu(x),

@@ -6,6 +6,7 @@ use burn::tensor::DType;
 use burn::tensor::activation::softmax;
 
 use crate::init::{hf_layer_norm, hf_linear};
+use crate::kernels::{self, KeyBias};
 
 /// Query, key and value projections and the scaled dot-product (`attention.self.*`; the field
 /// is `self_attention` because `self` is a Rust keyword; [`crate::names`] maps it).
@@ -81,25 +82,93 @@ impl SelfAttention {
             .swap_dims(1, 2)
     }
 
-    /// `hidden [batch, seq, hidden]` and `key_mask [batch, 1, 1, seq]` (true where a key is
-    /// padding) to the context `[batch, seq, hidden]` and the attention probabilities.
-    pub fn forward(&self, hidden: Tensor<3>, key_mask: Tensor<4, Bool>) -> (Tensor<3>, Tensor<4>) {
+    /// `hidden [batch, seq, hidden]` to the context `[batch, seq, hidden]`, and the attention
+    /// probabilities when the mask asks for the decomposed path.
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: &AttentionMask,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
         let [batch, seq, hidden_size] = hidden.dims();
-        let query = self.split_heads(self.query.forward(hidden.clone()));
-        let key = self.split_heads(self.key.forward(hidden.clone()));
-        let value = self.split_heads(self.value.forward(hidden));
 
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let scores = query.matmul(key.swap_dims(2, 3)) * scale;
-        let fill = mask_value(scores.dtype());
-        let probs = softmax(scores.mask_fill(key_mask, fill), 3);
-        let context = self
-            .dropout
-            .forward(probs.clone())
-            .matmul(value)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden_size]);
-        (context, probs)
+        match mask {
+            AttentionMask::Fused(key_bias) => {
+                let context = kernels::attention(
+                    kernels::linear(hidden.clone(), &self.query),
+                    kernels::linear(hidden.clone(), &self.key),
+                    kernels::linear(hidden, &self.value),
+                    key_bias.as_ref(),
+                    self.num_heads,
+                );
+                (context, None)
+            }
+            AttentionMask::Decomposed(key_mask) => {
+                let query = self.split_heads(self.query.forward(hidden.clone()));
+                let key = self.split_heads(self.key.forward(hidden.clone()));
+                let value = self.split_heads(self.value.forward(hidden));
+                let scale = (self.head_dim as f64).powf(-0.5);
+                let scores = query.matmul(key.swap_dims(2, 3)) * scale;
+                let fill = mask_value(scores.dtype());
+                let probs = softmax(scores.mask_fill(key_mask.clone(), fill), 3);
+                let context = kernels::dropout(probs.clone(), &self.dropout)
+                    .matmul(value)
+                    .swap_dims(1, 2)
+                    .reshape([batch, seq, hidden_size]);
+                (context, Some(probs))
+            }
+        }
+    }
+}
+
+/// The padding mask, in the form the chosen attention path takes, built once per forward pass
+/// and shared by every layer.
+#[derive(Debug, Clone)]
+pub enum AttentionMask {
+    /// Attention as one operation (inference without attention outputs, see
+    /// [`kernels::attention`]): no bias when no key is padding, else the key padding as an
+    /// additive bias, 0 at real keys and the dtype's lowest value at padding, which is
+    /// `transformers`' own mask, so a row of padding only still averages its values as there.
+    Fused(Option<KeyBias>),
+    /// Scores, mask, softmax and dropout as separate ops, for training (autodiff, dropout) and
+    /// when the probabilities are returned: `true` where a key is padding, `[batch, 1, 1, seq]`.
+    Decomposed(Tensor<4, Bool>),
+}
+
+impl AttentionMask {
+    /// The mask for `attention_mask` (`[batch, seq]`, 1 at real tokens, 0 at padding). `fused`
+    /// picks attention as one operation (no dropout, no probabilities) over the decomposed
+    /// path.
+    pub fn new(attention_mask: Tensor<2, Int>, fused: bool) -> Self {
+        let [batch, seq] = attention_mask.dims();
+        let fast = kernels::has_fast_attention(&attention_mask);
+        let padding = attention_mask.equal_elem(0);
+        if !fused {
+            return Self::Decomposed(padding.reshape([batch, 1, 1, seq]));
+        }
+        // One small read: a batch without padding needs no mask at all (as `transformers`'
+        // SDPA path drops an all-ones mask).
+        if !padding.clone().any().into_scalar::<bool>() {
+            return Self::Fused(None);
+        }
+        let device = padding.device();
+        let fill = mask_value(Tensor::<1>::zeros([1], &device).dtype());
+        if fast {
+            let bias = Tensor::<2>::zeros([batch, seq], &device).mask_fill(padding, fill);
+            return Self::Fused(Some(KeyBias::PerKey(bias)));
+        }
+        // Materialized over queries once, so no backend expands it per layer or per head.
+        let bias = Tensor::<4>::zeros([batch, 1, seq, seq], &device).mask_fill(
+            padding
+                .reshape([batch, 1, 1, seq])
+                .expand([batch, 1, seq, seq]),
+            fill,
+        );
+        Self::Fused(Some(KeyBias::PerQuery(bias)))
+    }
+
+    /// Whether the probabilities come out of this path.
+    pub fn returns_probabilities(&self) -> bool {
+        matches!(self, Self::Decomposed(_))
     }
 }
 
@@ -121,15 +190,20 @@ impl AttentionOutput {
 
     /// `LayerNorm(dropout(dense(context)) + residual)`.
     pub fn forward(&self, context: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = self.dropout.forward(self.dense.forward(context));
+        let projected = kernels::dropout(kernels::linear(context, &self.dense), &self.dropout);
         self.layer_norm.forward(projected + residual)
     }
 }
 
 impl SelfAttentionBlock {
-    /// Self-attention, then projection, residual and norm; also returns the probabilities.
-    pub fn forward(&self, hidden: Tensor<3>, key_mask: Tensor<4, Bool>) -> (Tensor<3>, Tensor<4>) {
-        let (context, probs) = self.self_attention.forward(hidden.clone(), key_mask);
+    /// Self-attention, then projection, residual and norm; also returns the probabilities when
+    /// the decomposed path computed them.
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: &AttentionMask,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (context, probs) = self.self_attention.forward(hidden.clone(), mask);
         (self.output.forward(context, hidden), probs)
     }
 }

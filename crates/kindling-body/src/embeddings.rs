@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use crate::config::PositionIds;
 use crate::init::{hf_embedding, hf_layer_norm};
+use crate::kernels;
 
 /// The embedding block (`embeddings.*` in Hugging Face checkpoints).
 #[derive(Module, Debug)]
@@ -102,6 +103,6 @@ impl Embeddings {
         let embeddings = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(position_ids);
-        self.dropout.forward(self.layer_norm.forward(embeddings))
+        kernels::dropout(self.layer_norm.forward(embeddings), &self.dropout)
     }
 }

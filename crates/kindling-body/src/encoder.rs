@@ -4,6 +4,7 @@ use burn::config::Config;
 use burn::prelude::*;
 
 use crate::activation::HiddenAct;
+use crate::attention::AttentionMask;
 use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
 use crate::config::PositionIds;
 use crate::embeddings::Embeddings;
@@ -133,13 +134,10 @@ impl EncoderBody {
 
 impl Body for EncoderBody {
     fn forward(&self, input: BodyInput, options: OutputOptions) -> BodyOutput {
-        let [batch, seq] = input.dims();
-        // true where a key is padding; broadcast over heads and queries.
-        let key_mask = input
-            .attention_mask
-            .clone()
-            .equal_elem(0)
-            .reshape([batch, 1, 1, seq]);
+        // The backend's fused attention serves inference; training (autodiff, dropout) and
+        // attention outputs take the decomposed path.
+        let fused = !options.output_attentions && !input.device().is_autodiff();
+        let mask = AttentionMask::new(input.attention_mask.clone(), fused);
         let mut hidden =
             self.embeddings
                 .forward(input.input_ids, input.token_type_ids, input.position_ids);
@@ -150,9 +148,9 @@ impl Body for EncoderBody {
             if let Some(states) = hidden_states.as_mut() {
                 states.push(hidden.clone());
             }
-            let (next, probs) = layer.forward(hidden, key_mask.clone());
+            let (next, probs) = layer.forward(hidden, &mask);
             hidden = next;
-            if let Some(all) = attentions.as_mut() {
+            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
                 all.push(probs);
             }
         }

@@ -4,8 +4,9 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::prelude::*;
 
 use crate::activation::HiddenAct;
-use crate::attention::{AttentionOutput, SelfAttention, SelfAttentionBlock};
+use crate::attention::{AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock};
 use crate::init::{hf_layer_norm, hf_linear};
+use crate::kernels;
 
 /// The feed-forward expansion and activation (`intermediate.*`).
 #[derive(Module, Debug)]
@@ -15,6 +16,17 @@ pub struct Intermediate {
     /// The config's `hidden_act`.
     #[module(skip)]
     pub activation: HiddenAct,
+}
+
+impl Intermediate {
+    /// `activation(dense(hidden))`; exact GELU runs fused with the bias add where a kernel
+    /// allows it.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match self.activation {
+            HiddenAct::Gelu => kernels::linear_gelu(hidden, &self.dense),
+            activation => activation.forward(kernels::linear(hidden, &self.dense)),
+        }
+    }
 }
 
 /// The feed-forward contraction, residual and norm (`output.*`).
@@ -82,17 +94,19 @@ impl EncoderLayer {
         }
     }
 
-    /// Runs the layer; returns the new hidden states and the attention probabilities.
-    pub fn forward(&self, hidden: Tensor<3>, key_mask: Tensor<4, Bool>) -> (Tensor<3>, Tensor<4>) {
-        let (attended, probs) = self.attention.forward(hidden, key_mask);
-        let expanded = self
-            .intermediate
-            .activation
-            .forward(self.intermediate.dense.forward(attended.clone()));
-        let contracted = self
-            .output
-            .dropout
-            .forward(self.output.dense.forward(expanded));
+    /// Runs the layer; returns the new hidden states and, on the decomposed attention path, the
+    /// attention probabilities.
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: &AttentionMask,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (attended, probs) = self.attention.forward(hidden, mask);
+        let expanded = self.intermediate.forward(attended.clone());
+        let contracted = kernels::dropout(
+            kernels::linear(expanded, &self.output.dense),
+            &self.output.dropout,
+        );
         (self.output.layer_norm.forward(contracted + attended), probs)
     }
 }

@@ -31,12 +31,13 @@ mod embeddings;
 mod encoder;
 mod error;
 mod init;
+pub mod kernels;
 mod layer;
 pub mod names;
 mod pooler;
 
 pub use activation::HiddenAct;
-pub use attention::{AttentionOutput, SelfAttention, SelfAttentionBlock};
+pub use attention::{AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock};
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
     BertFamilyConfig, HfConfig, ModelType, PositionEmbeddingType, PositionIds, ProblemType,

@@ -2,6 +2,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
+use kindling_body::kernels;
 use kindling_body::{BodyOutput, hf_linear};
 
 use crate::error::HeadError;
@@ -49,7 +50,9 @@ impl Head for MultipleChoiceHead {
             .expect("the mount checks that the body has a pooler");
         let [rows, _] = pooled.dims();
         let choices = context.num_choices.unwrap_or(rows).max(1);
-        let scores = self.classifier.forward(self.dropout.forward(pooled));
+        let scores = self
+            .classifier
+            .forward(kernels::dropout(pooled, &self.dropout));
         MultipleChoiceOutput {
             logits: scores.reshape([rows / choices, choices]),
         }

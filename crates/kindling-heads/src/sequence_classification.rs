@@ -3,6 +3,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
+use kindling_body::kernels;
 use kindling_body::{BodyOutput, ProblemType, hf_linear};
 
 use crate::error::HeadError;
@@ -144,7 +145,7 @@ impl Head for SequenceClassificationHead {
                 let pooled = body
                     .pooler_output
                     .expect("the mount checks that the body has a pooler");
-                linear.forward(self.dropout.forward(pooled))
+                linear.forward(kernels::dropout(pooled, &self.dropout))
             }
             SequenceClassifier::FirstToken(c) => {
                 let [batch, _, width] = body.last_hidden_state.dims();
@@ -152,8 +153,8 @@ impl Head for SequenceClassificationHead {
                     .last_hidden_state
                     .slice([0..batch, 0..1, 0..width])
                     .reshape([batch, width]);
-                let x = c.dense.forward(c.dropout.forward(first)).tanh();
-                c.out_proj.forward(c.dropout.forward(x))
+                let x = c.dense.forward(kernels::dropout(first, &c.dropout)).tanh();
+                c.out_proj.forward(kernels::dropout(x, &c.dropout))
             }
         };
         SequenceClassificationOutput { logits }

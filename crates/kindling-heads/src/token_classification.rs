@@ -2,6 +2,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
+use kindling_body::kernels;
 use kindling_body::{BodyOutput, hf_linear};
 
 use crate::error::HeadError;
@@ -55,7 +56,7 @@ impl Head for TokenClassificationHead {
     type Labels = Tensor<2, Int>;
 
     fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
-        let hidden = self.dropout.forward(body.last_hidden_state);
+        let hidden = kernels::dropout(body.last_hidden_state, &self.dropout);
         TokenClassificationOutput {
             logits: self.classifier.forward(hidden),
         }

@@ -1,0 +1,252 @@
+//! The bridge from Burn tensors on the Flex backend to kindling's float32 kernels.
+//!
+//! Each function takes ownership of its inputs and either returns the result or, when the
+//! tensors are not plain Flex float32 tensors (autodiff, another backend, another dtype), hands
+//! them back untouched for the generic path.
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::{DispatchDevice, Flex};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::{DType, Distribution};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::KeyBias;
+use super::attention::{AttentionShape, attention as attention_kernel};
+use super::math::{dropout_mask, gelu_in_place};
+
+/// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
+fn float32<const D: usize>(tensor: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
+    if tensor.dtype() != DType::F32 {
+        return Err(tensor);
+    }
+    match tensor.clone().try_into_primitive::<Flex>() {
+        // The clone shared the storage; dropping the original leaves the primitive unique,
+        // so in-place kernels need not copy.
+        Ok(primitive) => {
+            drop(tensor);
+            Ok(primitive)
+        }
+        Err(_) => Err(tensor),
+    }
+}
+
+fn tensor<const D: usize>(primitive: FlexTensor) -> Tensor<D> {
+    Tensor::from_primitive::<Flex>(primitive)
+}
+
+/// A contiguous float32 primitive's elements.
+fn values(primitive: &FlexTensor) -> &[f32] {
+    primitive
+        .as_slice::<f32>()
+        .expect("a contiguous float32 primitive has a slice")
+}
+
+/// `primitive` made contiguous from offset 0 (a copy only when it is a strided view).
+fn contiguous(primitive: FlexTensor) -> FlexTensor {
+    if primitive.is_contiguous() && primitive.layout().start_offset() == 0 {
+        primitive
+    } else {
+        primitive.to_contiguous()
+    }
+}
+
+fn from_vec(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Whether an int tensor lives on Flex (the probe for the attention-mask form).
+pub fn is_flex(probe: &Tensor<2, Int>) -> bool {
+    probe.clone().try_into_primitive::<Flex>().is_ok()
+}
+
+/// Whether `device` (autodiff or not) is a Flex device.
+pub fn is_flex_device(device: &Device) -> bool {
+    matches!(device.as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// `x` times a dropout mask (0 or `1 / (1 - prob)`) made on the host: see `kernels::dropout`.
+pub fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Tensor<D> {
+    const CHUNK: usize = 1 << 15;
+    let device = x.device();
+    let draw = Tensor::<1>::random([2], Distribution::Default, &device.clone().inner());
+    let key = match draw.into_data().try_to_vec::<f32>().as_deref() {
+        Ok([a, b]) => (u64::from(a.to_bits()) << 32) | u64::from(b.to_bits()),
+        _ => 0,
+    };
+    let keep = 1.0 - prob;
+    let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+    let scale = (1.0 / keep) as f32;
+    let shape = x.shape();
+    let mut mask = vec![0.0f32; shape.num_elements()];
+    mask.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| {
+            dropout_mask(chunk, (i * CHUNK) as u64, key, threshold, scale);
+        });
+    let mask =
+        Tensor::<D>::from_data(TensorData::new(mask, shape), &device.inner()).cast(x.dtype());
+    x * mask
+}
+
+/// Applies `kernel` to the elements of `primitive`, in place when it owns them.
+fn map_in_place(primitive: FlexTensor, kernel: impl FnOnce(&mut [f32])) -> FlexTensor {
+    let mut primitive = contiguous(primitive);
+    let len = primitive.layout().num_elements();
+    match primitive.try_storage_mut::<f32>() {
+        Some(storage) if storage.len() == len => {
+            kernel(storage);
+            primitive
+        }
+        _ => {
+            let shape = primitive.layout().shape().to_vec();
+            let mut copy = values(&primitive).to_vec();
+            kernel(&mut copy);
+            from_vec(copy, shape)
+        }
+    }
+}
+
+/// Exact GELU with the vectorized `erf`.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let primitive = float32(x)?;
+    Ok(tensor(map_in_place(primitive, gelu_in_place)))
+}
+
+/// GELU over a large buffer, in chunks on the thread pool.
+fn gelu_in_parallel(values: &mut [f32]) {
+    const CHUNK: usize = 1 << 15;
+    if values.len() > CHUNK {
+        values.par_chunks_mut(CHUNK).for_each(gelu_in_place);
+    } else {
+        gelu_in_place(values);
+    }
+}
+
+/// Below this many multiply-adds a product runs on the calling thread (Flex's own threshold).
+const PARALLEL_MIN_PRODUCT: usize = 192 * 192 * 192;
+
+/// `x · weight + bias`, then GELU when `gelu` is set, as one matrix product over every row of
+/// `x` (Burn's batched form repacks the weight once per sequence) that accumulates onto the
+/// bias, which is already in the output (no separate pass adds it).
+#[allow(unsafe_code)]
+pub fn linear<const D: usize>(
+    x: Tensor<D>,
+    layer: &Linear,
+    gelu: bool,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let x = float32(x)?;
+    let weight = match float32(layer.weight.val()) {
+        Ok(weight) => contiguous(weight),
+        Err(_) => return Err(tensor(x)),
+    };
+    let bias = match layer.bias.as_ref().map(|b| float32(b.val())) {
+        None => None,
+        Some(Ok(bias)) => Some(contiguous(bias)),
+        Some(Err(_)) => return Err(tensor(x)),
+    };
+    let x = contiguous(x);
+    let mut dims = x.layout().shape().to_vec();
+    let d_in = dims[D - 1];
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let [w_in, d_out] = [weight.layout().shape()[0], weight.layout().shape()[1]];
+    assert_eq!(w_in, d_in, "linear: input width {d_in}, weight rows {w_in}");
+    let mut out = match &bias {
+        Some(bias) => {
+            let bias = values(bias);
+            let mut out = Vec::with_capacity(rows * d_out);
+            for _ in 0..rows {
+                out.extend_from_slice(bias);
+            }
+            out
+        }
+        None => vec![0.0f32; rows * d_out],
+    };
+    let parallelism = if rows * d_out * d_in >= PARALLEL_MIN_PRODUCT {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    if rows > 0 && d_out > 0 {
+        let (x, weight) = (values(&x), values(&weight));
+        // SAFETY: `out` is rows × d_out, `x` rows × d_in and `weight` d_in × d_out, all
+        // row-major and contiguous, as the strides say.
+        unsafe {
+            gemm::gemm(
+                rows,
+                d_out,
+                d_in,
+                out.as_mut_ptr(),
+                1,
+                d_out as isize,
+                bias.is_some(),
+                x.as_ptr(),
+                1,
+                d_in as isize,
+                weight.as_ptr(),
+                1,
+                d_out as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    if gelu {
+        gelu_in_parallel(&mut out);
+    }
+    dims[D - 1] = d_out;
+    Ok(tensor(from_vec(out, dims)))
+}
+
+type AttentionInputs = (Tensor<3>, Tensor<3>, Tensor<3>);
+
+/// Attention with heads read in place (see the `attention` kernel).
+pub fn attention(
+    query: Tensor<3>,
+    key: Tensor<3>,
+    value: Tensor<3>,
+    key_bias: Option<&KeyBias>,
+    heads: usize,
+) -> Result<Tensor<3>, AttentionInputs> {
+    let bias = match key_bias {
+        None => None,
+        Some(KeyBias::PerKey(bias)) => match float32(bias.clone()) {
+            Ok(bias) => Some(contiguous(bias)),
+            Err(_) => return Err((query, key, value)),
+        },
+        Some(KeyBias::PerQuery(_)) => return Err((query, key, value)),
+    };
+    let [batch, seq_q, hidden] = query.dims();
+    let [_, seq_k, _] = key.dims();
+    let (q, k, v) = match (float32(query), float32(key), float32(value)) {
+        (Ok(q), Ok(k), Ok(v)) => (contiguous(q), contiguous(k), contiguous(v)),
+        (q, k, v) => {
+            let back = |r: Result<FlexTensor, Tensor<3>>| r.map_or_else(|t| t, tensor);
+            return Err((back(q), back(k), back(v)));
+        }
+    };
+    let shape = AttentionShape {
+        batch,
+        seq_q,
+        seq_k,
+        heads,
+        head_dim: hidden / heads,
+    };
+    let mut out = vec![0.0f32; batch * seq_q * hidden];
+    let scale = 1.0 / (shape.head_dim as f32).sqrt();
+    attention_kernel(
+        values(&q),
+        values(&k),
+        values(&v),
+        bias.as_ref().map(values),
+        scale,
+        shape,
+        &mut out,
+    );
+    Ok(tensor(from_vec(out, vec![batch, seq_q, hidden])))
+}

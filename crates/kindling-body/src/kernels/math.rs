@@ -1,0 +1,292 @@
+//! Vectorizable float32 math for the CPU kernels: `exp`, `erf`, GELU, row softmax.
+//!
+//! Written as straight-line, branch-free code over slices so the compiler vectorizes it, and
+//! compiled once per instruction set ([`dispatch!`]): AVX-512 and AVX2+FMA where the CPU has
+//! them, plain SSE2 otherwise. The scalar `libm` functions Burn's CPU backend calls for `erf`
+//! and `exp` cost about 20 ns per element; these run a vector of 8 or 16 in a few cycles.
+
+/// Runs `$body` (a call of an `#[inline(always)]` function) compiled for the best instruction
+/// set this CPU offers, chosen at run time.
+macro_rules! dispatch {
+    ($name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        #[allow(unsafe_code)]
+        pub fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                fn avx512($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $body
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has the features the function was compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+
+/// Lanes the reductions keep apart so they vectorize (one AVX-512 register).
+const LANES: usize = 16;
+
+/// `exp(x)` to about 1 ulp (Cephes' `expf`): `2^n · p(r)` with `x = n ln 2 + r`. Below
+/// -87.3 it is 0, as the true value is smaller than the least normal float.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let clamped = x.clamp(-87.336_55, 88.376_26);
+    let n = (clamped * LOG2E + 0.5).floor();
+    let r = clamped - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let poly = p * r * r + r + 1.0;
+    // 2^n built from bits. Adding 1.5 · 2^23 puts the integer n in the low mantissa bits
+    // (exactly, as |n| ≤ 128), which vectorizes where `n as i32` (a saturating cast) does not.
+    const SHIFTER: f32 = 12_582_912.0;
+    let n_bits = (n + SHIFTER).to_bits().wrapping_sub(SHIFTER.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
+    let value = poly * scale;
+    if x < -87.336_55 { 0.0 } else { value }
+}
+
+/// `erf(x)` to a few ulp, as a rational function of `x` on `[-4, 4]` (Eigen's and XLA's
+/// float32 `erf`); beyond that `erf` is ±1 in float32.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.726_142_3e-10_f32;
+    p = p * x2 + 2.770_681_4e-8;
+    p = p * x2 - 2.101_024e-6;
+    p = p * x2 - 5.692_506_4e-5;
+    p = p * x2 - 7.349_906_3e-4;
+    p = p * x2 - 2.954_600e-3;
+    p = p * x2 - 1.609_603_3e-2;
+    let mut q = -1.456_607_2e-5_f32;
+    q = q * x2 - 2.133_740_6e-4;
+    q = q * x2 - 1.682_827e-3;
+    q = q * x2 - 7.373_329e-3;
+    q = q * x2 - 1.426_473_9e-2;
+    x * p / q
+}
+
+/// Exact GELU, `x Φ(x) = x/2 (1 + erf(x/√2))`, as `transformers`' `"gelu"`.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[inline(always)]
+fn gelu_slice_body(values: &mut [f32]) {
+    for value in values.iter_mut() {
+        *value = gelu(*value);
+    }
+}
+
+dispatch!(gelu_in_place(values: &mut [f32]) { gelu_slice_body(values) });
+
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
+        }
+    }
+    let tail = chunks.remainder().iter().fold(f32::MIN, |m, &v| m.max(v));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// `row <- exp(row - max)`, returning the sum.
+#[inline(always)]
+fn exp_shifted_sum(row: &mut [f32], max: f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk.iter_mut()) {
+            *v = exp(*v - max);
+            *lane += *v;
+        }
+    }
+    let mut tail = 0.0;
+    for v in chunks.into_remainder() {
+        *v = exp(*v - max);
+        tail += *v;
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Softmax of each `width`-long row of `scores` after adding `bias` (one value per column,
+/// 0 for a real key and `f32::MIN` for padding, as `transformers`' additive mask).
+#[inline(always)]
+fn softmax_rows_body(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    for row in scores.chunks_exact_mut(width) {
+        if let Some(bias) = bias {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        let max = row_max(row);
+        let inverse = 1.0 / exp_shifted_sum(row, max);
+        for v in row.iter_mut() {
+            *v *= inverse;
+        }
+    }
+}
+
+dispatch!(softmax_rows(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    softmax_rows_body(scores, width, bias)
+});
+
+/// A 32-bit hash of `index` under `key` (a multiply to spread the counter, then MurmurHash3's
+/// finalizer): independent-looking bits for each element, computed in any order.
+#[inline(always)]
+fn hash32(index: u32, key: u64) -> u32 {
+    let mut x = (index ^ key as u32).wrapping_mul(0x9e37_79b1) ^ (key >> 32) as u32;
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
+#[inline(always)]
+fn dropout_mask_body(mask: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
+    let first = first_index as u32;
+    for (i, value) in mask.iter_mut().enumerate() {
+        let kept = hash32(first.wrapping_add(i as u32), key) < threshold;
+        *value = if kept { scale } else { 0.0 };
+    }
+}
+
+dispatch!(dropout_mask(mask: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
+    dropout_mask_body(mask, first_index, key, threshold, scale)
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> impl Iterator<Item = f32> {
+        (-200_000..=200_000).map(|i| i as f32 * 5e-5)
+    }
+
+    #[test]
+    fn exp_matches_the_standard_library() {
+        let mut worst = 0.0f32;
+        for x in (-100_000..=100_000).map(|i| i as f32 * 8.8e-4) {
+            let (got, want) = (exp(x), x.exp());
+            if want > f32::MIN_POSITIVE {
+                worst = worst.max(((got - want) / want).abs());
+            } else {
+                assert!(got < 1e-37, "exp({x}) = {got}");
+            }
+        }
+        assert!(worst < 4e-7, "max relative error {worst}");
+        assert_eq!(exp(f32::MIN), 0.0);
+        assert_eq!(exp(-1e30), 0.0);
+    }
+
+    #[test]
+    fn erf_and_gelu_match_double_precision() {
+        let (mut erf_worst, mut gelu_worst) = (0.0f64, 0.0f64);
+        for x in grid() {
+            let want = libm::erf(x as f64);
+            erf_worst = erf_worst.max((erf(x) as f64 - want).abs());
+            let gelu_want = 0.5 * x as f64 * (1.0 + libm::erf(x as f64 / 2f64.sqrt()));
+            let scale = (x.abs() as f64).max(1.0);
+            gelu_worst = gelu_worst.max((gelu(x) as f64 - gelu_want).abs() / scale);
+        }
+        assert!(erf_worst < 5e-7, "erf max abs error {erf_worst}");
+        assert!(gelu_worst < 5e-7, "gelu max scaled error {gelu_worst}");
+    }
+
+    #[test]
+    fn dispatched_slices_match_the_scalar_functions() {
+        let mut values: Vec<f32> = grid().step_by(97).collect();
+        let expected: Vec<f32> = values.iter().map(|&x| gelu(x)).collect();
+        gelu_in_place(&mut values);
+        for (got, want) in values.iter().zip(&expected) {
+            assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn dropout_masks_keep_the_asked_share_and_depend_on_the_key() {
+        let keep = 0.9f64;
+        let threshold = (keep * 4_294_967_296.0) as u32;
+        let mut mask = vec![0.0f32; 1 << 20];
+        dropout_mask(&mut mask, 0, 42, threshold, 2.0);
+        let kept = mask.iter().filter(|&&v| v == 2.0).count();
+        assert_eq!(
+            kept + mask.iter().filter(|&&v| v == 0.0).count(),
+            mask.len()
+        );
+        let share = kept as f64 / mask.len() as f64;
+        assert!((share - keep).abs() < 2e-3, "kept {share}");
+        // Neighbours are not correlated: pairs of drops occur at the independent rate.
+        let both = mask
+            .windows(2)
+            .filter(|w| w[0] == 0.0 && w[1] == 0.0)
+            .count();
+        let rate = both as f64 / (mask.len() - 1) as f64;
+        assert!((rate - 0.01).abs() < 1e-3, "adjacent drops {rate}");
+        // A chunk computed on its own equals the same range of the whole.
+        let mut part = vec![0.0f32; 1000];
+        dropout_mask(&mut part, 5000, 42, threshold, 2.0);
+        assert_eq!(part, mask[5000..6000]);
+        let mut other = vec![0.0f32; 1 << 20];
+        dropout_mask(&mut other, 0, 43, threshold, 2.0);
+        assert_ne!(other, mask);
+    }
+
+    #[test]
+    fn softmax_rows_mask_padding_and_sum_to_one() {
+        let width = 37;
+        let mut scores: Vec<f32> = (0..3 * width)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let original = scores.clone();
+        let bias: Vec<f32> = (0..width)
+            .map(|j| if j % 5 == 4 { f32::MIN } else { 0.0 })
+            .collect();
+        softmax_rows(&mut scores, width, Some(&bias));
+        for (row, input) in scores.chunks(width).zip(original.chunks(width)) {
+            let max = input
+                .iter()
+                .zip(&bias)
+                .filter(|(_, b)| **b == 0.0)
+                .fold(f32::MIN, |m, (v, _)| m.max(*v));
+            let total: f64 = input
+                .iter()
+                .zip(&bias)
+                .filter(|(_, b)| **b == 0.0)
+                .map(|(v, _)| ((v - max) as f64).exp())
+                .sum();
+            for ((got, x), b) in row.iter().zip(input).zip(&bias) {
+                let want = if *b == 0.0 {
+                    ((x - max) as f64).exp() / total
+                } else {
+                    0.0
+                };
+                assert!((*got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+            }
+        }
+    }
+}
