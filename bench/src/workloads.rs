@@ -144,13 +144,28 @@ pub fn train_step(
     let input = body_input(batch, seq, vocab, &device);
     let labels = ints(token_ids(batch, seq, 0, num_labels, 1), batch, seq, &device);
     let mut model: Option<Model<_, TokenClassificationHead>> = Some(model);
+    let phases = std::env::var_os("KINDLING_BENCH_PHASES").is_some();
     let measured = ctx.timing.run(|| {
+        let start = std::time::Instant::now();
         let current = model.take().context("model lost in a failed step")?;
         let (_, loss) = current.forward_with_labels(input.clone(), labels.clone())?;
         let _ = loss.clone().into_scalar::<f32>();
+        let forward = start.elapsed();
         let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        let backward = start.elapsed();
         let (current, _) = clip_global_norm(current, &mut grads, 1.0);
+        let clipped = start.elapsed();
         model = Some(optimizer.step(5e-5, current, grads));
+        if phases {
+            // Eager CPU backends finish each op before the next, so the split is real there.
+            eprintln!(
+                "train phases: forward {:.3}s, backward {:.3}s, clip {:.3}s, optimizer {:.3}s",
+                forward.as_secs_f64(),
+                (backward - forward).as_secs_f64(),
+                (clipped - backward).as_secs_f64(),
+                (start.elapsed() - clipped).as_secs_f64()
+            );
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     let mut row = ctx.row("train", Some(batch), Some(seq));

@@ -99,6 +99,7 @@ impl SelfAttention {
                     kernels::linear(hidden, &self.value),
                     key_bias.as_ref(),
                     self.num_heads,
+                    &self.dropout,
                 );
                 (context, None)
             }
@@ -124,13 +125,15 @@ impl SelfAttention {
 /// and shared by every layer.
 #[derive(Debug, Clone)]
 pub enum AttentionMask {
-    /// Attention as one operation (inference without attention outputs, see
-    /// [`kernels::attention`]): no bias when no key is padding, else the key padding as an
-    /// additive bias, 0 at real keys and the dtype's lowest value at padding, which is
-    /// `transformers`' own mask, so a row of padding only still averages its values as there.
+    /// Attention as one operation ([`kernels::attention`]: inference without attention
+    /// outputs, and training where kindling has a kernel with its backward): no bias when no
+    /// key is padding, else the key padding as an additive bias, 0 at real keys and the
+    /// dtype's lowest value at padding, which is `transformers`' own mask, so a row of padding
+    /// only still averages its values as there.
     Fused(Option<KeyBias>),
-    /// Scores, mask, softmax and dropout as separate ops, for training (autodiff, dropout) and
-    /// when the probabilities are returned: `true` where a key is padding, `[batch, 1, 1, seq]`.
+    /// Scores, mask, softmax and dropout as separate ops, for training on backends without
+    /// kindling's attention kernel and when the probabilities are returned: `true` where a
+    /// key is padding, `[batch, 1, 1, seq]`.
     Decomposed(Tensor<4, Bool>),
 }
 
@@ -140,7 +143,7 @@ impl AttentionMask {
     /// path.
     pub fn new(attention_mask: Tensor<2, Int>, fused: bool) -> Self {
         let [batch, seq] = attention_mask.dims();
-        let fast = kernels::has_fast_attention(&attention_mask);
+        let fast = kernels::has_fast_attention(&attention_mask.device());
         let padding = attention_mask.equal_elem(0);
         if !fused {
             return Self::Decomposed(padding.reshape([batch, 1, 1, seq]));

@@ -8,6 +8,7 @@ use crate::attention::AttentionMask;
 use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
 use crate::config::PositionIds;
 use crate::embeddings::Embeddings;
+use crate::kernels;
 use crate::layer::EncoderLayer;
 use crate::pooler::Pooler;
 
@@ -134,9 +135,12 @@ impl EncoderBody {
 
 impl Body for EncoderBody {
     fn forward(&self, input: BodyInput, options: OutputOptions) -> BodyOutput {
-        // The backend's fused attention serves inference; training (autodiff, dropout) and
-        // attention outputs take the decomposed path.
-        let fused = !options.output_attentions && !input.device().is_autodiff();
+        // Attention as one operation serves inference, and training where kindling's kernel
+        // has its backward (Flex); attention outputs and other training take the decomposed
+        // path.
+        let device = input.device();
+        let fused = !options.output_attentions
+            && (!device.is_autodiff() || kernels::has_fast_attention(&device));
         let mask = AttentionMask::new(input.attention_mask.clone(), fused);
         let mut hidden =
             self.embeddings

@@ -27,7 +27,7 @@ pub fn target_float_dtype(device: &Device) -> DType {
 /// Read from the parameters' lazy shapes: collecting a snapshot would first draw every
 /// parameter's random initial values, which the checkpoint then overwrites (on a 90 MB body
 /// that drawing was two thirds of the load time).
-fn expected_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<usize>> {
+pub(crate) fn expected_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<usize>> {
     let mut visitor = ExpectedParameters::default();
     module.visit(&mut visitor);
     visitor.found

@@ -4,14 +4,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
-use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
 use kindling_body::{BertFamilyConfig, EncoderBody, names};
 use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
 use crate::export::write_checkpoint;
-use crate::load::{body_prefix, load_module};
+use crate::load::{body_prefix, expected_parameters, load_module};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
@@ -91,12 +90,11 @@ pub fn load_model_with_head<H: Head>(
             .keys()
             .map(|k| (k.clone(), names.module_path(k)))
             .collect();
-        let expected_names: BTreeMap<String, String> = model
-            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
-            .into_iter()
-            .map(|t| {
-                let file = names.file_name(&t.name, &export_prefix);
-                (t.name, file)
+        let expected_names: BTreeMap<String, String> = expected_parameters(&model)
+            .into_keys()
+            .map(|path| {
+                let file = names.file_name(&path, &export_prefix);
+                (path, file)
             })
             .collect();
         load_module(

@@ -2,8 +2,12 @@
 //! biases and layer-norm parameters, and clipping of the global gradient norm.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{
+    AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, LearningRate,
+    ModuleOptimizer, Optimizer,
+};
 use burn::prelude::*;
+use kindling_body::kernels;
 
 /// AdamW hyper-parameters (the `TrainingArguments` defaults of `transformers`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -65,18 +69,81 @@ pub fn no_decay_parameters<M: Module>(module: &M) -> Vec<ParamId> {
     collector.ids
 }
 
+/// burn-optim's `AdamW` with a one-pass update where kindling has a kernel for it
+/// ([`kernels::adamw_step`]: Flex, float32), and burn-optim's own step elsewhere. Its state is
+/// burn-optim's [`AdamWState`], so checkpoints of either resume with the other.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    settings: AdamWSettings,
+    weight_decay: f32,
+    fallback: AdamW,
+}
+
+impl FusedAdamW {
+    /// AdamW with `settings`' betas and epsilon and this weight decay.
+    pub fn new(settings: &AdamWSettings, weight_decay: f64) -> Self {
+        Self {
+            settings: *settings,
+            weight_decay: weight_decay as f32,
+            fallback: AdamWConfig::new()
+                .with_beta_1(settings.beta1 as f32)
+                .with_beta_2(settings.beta2 as f32)
+                .with_epsilon(settings.epsilon as f32)
+                .with_weight_decay(weight_decay as f32)
+                .build(),
+        }
+    }
+}
+
+impl Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let previous = state.as_ref().map_or(0, |s| s.momentum.time);
+        let amsgrad = state
+            .as_ref()
+            .is_some_and(|s| s.momentum.max_moment_2.is_some());
+        if amsgrad {
+            return self.fallback.step(lr, tensor, grad, state);
+        }
+        let step = kernels::AdamWStep {
+            lr,
+            beta_1: self.settings.beta1 as f32,
+            beta_2: self.settings.beta2 as f32,
+            epsilon: self.settings.epsilon as f32,
+            weight_decay: self.weight_decay,
+            time: previous + 1,
+        };
+        let moments = state.map(|s| (s.momentum.moment_1, s.momentum.moment_2));
+        match kernels::adamw_step(tensor, grad, moments, &step) {
+            Ok((tensor, m, v)) => {
+                let momentum = AdaptiveMomentumState::new(previous + 1, m, v);
+                (tensor, Some(AdamWState::new(momentum)))
+            }
+            Err((tensor, grad, moments)) => {
+                let state = moments
+                    .map(|(m, v)| AdamWState::new(AdaptiveMomentumState::new(previous, m, v)));
+                self.fallback.step(lr, tensor, grad, state)
+            }
+        }
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        <AdamW as Optimizer>::to_device(state, device)
+    }
+}
+
 /// AdamW with `settings.weight_decay` on weights and none on biases and layer norms.
 pub fn adamw<M: Module>(module: &M, settings: &AdamWSettings) -> ModuleOptimizer {
-    let config = |decay: f64| {
-        AdamWConfig::new()
-            .with_beta_1(settings.beta1 as f32)
-            .with_beta_2(settings.beta2 as f32)
-            .with_epsilon(settings.epsilon as f32)
-            .with_weight_decay(decay as f32)
-    };
-    config(settings.weight_decay).init().with_group(
+    ModuleOptimizer::from(FusedAdamW::new(settings, settings.weight_decay)).with_group(
         ParamGroup::from_ids(no_decay_parameters(module)),
-        config(0.0).build(),
+        FusedAdamW::new(settings, 0.0),
         None,
     )
 }

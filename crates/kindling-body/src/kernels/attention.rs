@@ -9,7 +9,7 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::math::softmax_rows;
+use super::math::{apply_dropout, softmax_backward_rows, softmax_rows};
 
 /// The shape of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -34,14 +34,148 @@ impl AttentionShape {
 
 /// A raw pointer that may cross threads: every task writes its own disjoint set of cells.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint columns of distinct rows (see `attention`).
-unsafe impl Send for SharedOut {}
+struct Shared(*mut f32);
+// SAFETY: tasks write disjoint cells (see each user).
+unsafe impl Send for Shared {}
 // SAFETY: as above.
-unsafe impl Sync for SharedOut {}
+unsafe impl Sync for Shared {}
 
 /// Below this many multiply-adds a call runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// A strided `rows × cols` float32 matrix: element `(i, j)` at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+
+impl View {
+    fn rows(ptr: *const f32, row_stride: usize) -> Self {
+        Self {
+            ptr,
+            rs: row_stride as isize,
+            cs: 1,
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `dst (m × n) = scale · lhs (m × k) · rhs (k × n)`, single-threaded (tasks run in parallel).
+///
+/// # Safety
+/// Every view must address `m × k`, `k × n` and `m × n` valid elements, and `dst` must not
+/// overlap the inputs or cells another thread writes.
+#[allow(unsafe_code)]
+unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View, scale: f32) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.ptr as *mut f32,
+            dst.cs,
+            dst.rs,
+            false,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// Runs `task(scratch, index)` for every `(batch, head)` pair, in parallel when the work pays
+/// for it; each worker keeps its own scratch buffers.
+fn for_each_head(
+    shape: AttentionShape,
+    work_per_task: usize,
+    task: impl Fn(&mut Scratch, usize) + Sync + Send,
+) {
+    let tasks = shape.batch * shape.heads;
+    if tasks * work_per_task < PARALLEL_MIN_WORK || rayon::current_num_threads() == 1 {
+        let mut scratch = Scratch::default();
+        (0..tasks).for_each(|t| task(&mut scratch, t));
+    } else {
+        (0..tasks)
+            .into_par_iter()
+            .for_each_init(Scratch::default, |scratch, t| task(scratch, t));
+    }
+}
+
+/// Per-worker score buffers.
+#[derive(Default)]
+struct Scratch {
+    first: Vec<f32>,
+    second: Vec<f32>,
+}
+
+/// Dropout on the attention probabilities, as a counter-based mask: element `e` of the
+/// `[batch, heads, seq_q, seq_k]` probabilities is kept (and scaled by `scale`) when
+/// `hash(e, key) < threshold`, so the backward pass regenerates the mask instead of storing it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbsDropout {
+    /// Seed of the mask.
+    pub key: u64,
+    /// Keep probability times 2³².
+    pub threshold: u32,
+    /// `1 / keep`.
+    pub scale: f32,
+}
+
+impl ProbsDropout {
+    fn apply(&self, rows: &mut [f32], first_index: usize) {
+        apply_dropout(
+            rows,
+            first_index as u64,
+            self.key,
+            self.threshold,
+            self.scale,
+        );
+    }
+}
+
+/// The checks and layout every entry point shares.
+fn check_lengths(
+    shape: AttentionShape,
+    query: usize,
+    key: usize,
+    value: usize,
+    out: usize,
+    bias: Option<usize>,
+) {
+    let AttentionShape {
+        batch,
+        seq_q,
+        seq_k,
+        ..
+    } = shape;
+    let hidden = shape.hidden();
+    assert_eq!(query, batch * seq_q * hidden, "query length");
+    assert_eq!(key, batch * seq_k * hidden, "key length");
+    assert_eq!(value, batch * seq_k * hidden, "value length");
+    assert_eq!(out, batch * seq_q * hidden, "output length");
+    if let Some(bias) = bias {
+        assert_eq!(bias, batch * seq_k, "key bias length");
+    }
+}
 
 /// `out[b, i, h] = softmax(scale · q[b, i, h] · k[b, :, h]ᵀ + key_bias[b]) · v[b, :, h]` for every
 /// sequence `b`, query `i` and head `h`, where `[.., h]` is the head's `head_dim` columns.
@@ -53,7 +187,6 @@ const PARALLEL_MIN_WORK: usize = 1 << 18;
 ///
 /// # Panics
 /// When a slice's length does not match `shape`.
-#[allow(unsafe_code)]
 pub fn attention(
     query: &[f32],
     key: &[f32],
@@ -63,21 +196,69 @@ pub fn attention(
     shape: AttentionShape,
     out: &mut [f32],
 ) {
+    attention_forward(query, key, value, key_bias, scale, shape, None, None, out);
+}
+
+/// The forward pass for training: as [`attention`], with dropout on the probabilities, and
+/// the probabilities (before dropout, `[batch, heads, seq_q, seq_k]`) written to `probs` for
+/// [`attention_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn attention_train(
+    query: &[f32],
+    key: &[f32],
+    value: &[f32],
+    key_bias: Option<&[f32]>,
+    scale: f32,
+    shape: AttentionShape,
+    dropout: Option<ProbsDropout>,
+    probs: &mut [f32],
+    out: &mut [f32],
+) {
+    assert_eq!(
+        probs.len(),
+        shape.batch * shape.heads * shape.seq_q * shape.seq_k,
+        "probabilities length"
+    );
+    attention_forward(
+        query,
+        key,
+        value,
+        key_bias,
+        scale,
+        shape,
+        dropout,
+        Some(probs),
+        out,
+    );
+}
+
+#[allow(clippy::too_many_arguments, unsafe_code)]
+fn attention_forward(
+    query: &[f32],
+    key: &[f32],
+    value: &[f32],
+    key_bias: Option<&[f32]>,
+    scale: f32,
+    shape: AttentionShape,
+    dropout: Option<ProbsDropout>,
+    probs: Option<&mut [f32]>,
+    out: &mut [f32],
+) {
+    check_lengths(
+        shape,
+        query.len(),
+        key.len(),
+        value.len(),
+        out.len(),
+        key_bias.map(<[f32]>::len),
+    );
     let AttentionShape {
-        batch,
         seq_q,
         seq_k,
         heads,
         head_dim,
+        ..
     } = shape;
-    let hidden = shape.hidden();
-    assert_eq!(query.len(), batch * seq_q * hidden, "query length");
-    assert_eq!(key.len(), batch * seq_k * hidden, "key length");
-    assert_eq!(value.len(), batch * seq_k * hidden, "value length");
-    assert_eq!(out.len(), batch * seq_q * hidden, "output length");
-    if let Some(bias) = key_bias {
-        assert_eq!(bias.len(), batch * seq_k, "key bias length");
-    }
     if out.is_empty() {
         return;
     }
@@ -85,98 +266,171 @@ pub fn attention(
         out.fill(0.0);
         return;
     }
-    let out_ptr = SharedOut(out.as_mut_ptr());
-    let hidden_stride = hidden as isize;
-
-    let run = |scores: &mut Vec<f32>, task: usize| {
+    let hidden = shape.hidden();
+    let tile = seq_q * seq_k;
+    let out_ptr = Shared(out.as_mut_ptr());
+    let probs_ptr = probs.map(|p| Shared(p.as_mut_ptr()));
+    for_each_head(shape, tile * head_dim * 2, |scratch, task| {
         let (b, h) = (task / heads, task % heads);
-        let q = &query[b * seq_q * hidden + h * head_dim..];
-        let k = &key[b * seq_k * hidden + h * head_dim..];
-        let v = &value[b * seq_k * hidden + h * head_dim..];
+        let (out_ptr, probs_ptr) = (out_ptr, probs_ptr);
+        let q = View::rows(query[b * seq_q * hidden + h * head_dim..].as_ptr(), hidden);
+        let k = View::rows(key[b * seq_k * hidden + h * head_dim..].as_ptr(), hidden);
+        let v = View::rows(value[b * seq_k * hidden + h * head_dim..].as_ptr(), hidden);
         let bias = key_bias.map(|bias| &bias[b * seq_k..(b + 1) * seq_k]);
-        scores.resize(seq_q * seq_k, 0.0);
-        let out_ptr = out_ptr;
-        // SAFETY: every pointer stays inside its slice: the last element read of `q` is
-        // (seq_q - 1) * hidden + head_dim - 1 past its start, within the asserted lengths, and
-        // likewise for `k`, `v` and the output. Tasks write disjoint cells of `out` (their own
-        // sequence's rows, their own head's columns), and `scores` is the task's own.
+        // SAFETY: the probabilities tile of this task is its own `tile` cells; the scores
+        // buffer is the worker's.
+        let scores: &mut [f32] = match probs_ptr {
+            Some(p) => unsafe { std::slice::from_raw_parts_mut(p.0.add(task * tile), tile) },
+            None => {
+                scratch.first.resize(tile, 0.0);
+                &mut scratch.first
+            }
+        };
+        // SAFETY: every view stays inside its slice (the last element read of `q` is
+        // (seq_q - 1) · hidden + head_dim - 1 past its start, within the checked lengths, and
+        // likewise for `k`, `v` and the output); tasks write their own sequence's rows and
+        // their own head's columns of `out`.
         unsafe {
-            // scores[i, j] = scale · Σ_d q[i, d] k[j, d]
-            gemm(
-                seq_q,
-                seq_k,
-                head_dim,
-                scores.as_mut_ptr(),
-                1,
-                seq_k as isize,
-                false,
-                q.as_ptr(),
-                1,
-                hidden_stride,
-                k.as_ptr(),
-                hidden_stride,
-                1,
-                0.0,
-                scale,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            let dst = View::rows(scores.as_ptr(), seq_k);
+            product(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
             softmax_rows(scores, seq_k, bias);
-            // out[i, d] = Σ_j scores[i, j] v[j, d]
-            let out_head = out_ptr.0.add(b * seq_q * hidden + h * head_dim);
-            gemm(
+            let weights: &[f32] = match dropout {
+                Some(dropout) => {
+                    scratch.second.clear();
+                    scratch.second.extend_from_slice(scores);
+                    dropout.apply(&mut scratch.second, task * tile);
+                    &scratch.second
+                }
+                None => scores,
+            };
+            let out_head = View::rows(out_ptr.0.add(b * seq_q * hidden + h * head_dim), hidden);
+            product(
                 seq_q,
                 head_dim,
                 seq_k,
                 out_head,
-                1,
-                hidden_stride,
-                false,
-                scores.as_ptr(),
-                1,
-                seq_k as isize,
-                v.as_ptr(),
-                1,
-                hidden_stride,
-                0.0,
+                View::rows(weights.as_ptr(), seq_k),
+                v,
                 1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
             );
         }
-    };
+    });
+}
 
-    let tasks = batch * heads;
-    let work = tasks * seq_q * seq_k * head_dim * 2;
-    if work < PARALLEL_MIN_WORK || rayon::current_num_threads() == 1 {
-        let mut scores = Vec::new();
-        (0..tasks).for_each(|task| run(&mut scores, task));
-    } else {
-        (0..tasks)
-            .into_par_iter()
-            .for_each_init(Vec::new, |scores, task| run(scores, task));
+/// The gradients of [`attention_train`]'s inputs from the gradient of its output: `grad_out`
+/// `[batch, seq_q, hidden]` and the saved `probs` in, `grad_query`, `grad_key` and
+/// `grad_value` (shaped as their inputs) out. The same `dropout` as the forward pass.
+#[allow(clippy::too_many_arguments, unsafe_code)]
+pub fn attention_backward(
+    query: &[f32],
+    key: &[f32],
+    value: &[f32],
+    probs: &[f32],
+    grad_out: &[f32],
+    scale: f32,
+    shape: AttentionShape,
+    dropout: Option<ProbsDropout>,
+    grad_query: &mut [f32],
+    grad_key: &mut [f32],
+    grad_value: &mut [f32],
+) {
+    check_lengths(
+        shape,
+        query.len(),
+        key.len(),
+        value.len(),
+        grad_out.len(),
+        None,
+    );
+    check_lengths(
+        shape,
+        grad_query.len(),
+        grad_key.len(),
+        grad_value.len(),
+        grad_out.len(),
+        None,
+    );
+    let AttentionShape {
+        batch,
+        seq_q,
+        seq_k,
+        heads,
+        head_dim,
+    } = shape;
+    assert_eq!(
+        probs.len(),
+        batch * heads * seq_q * seq_k,
+        "probabilities length"
+    );
+    if grad_out.is_empty() || seq_k == 0 {
+        grad_query.fill(0.0);
+        grad_key.fill(0.0);
+        grad_value.fill(0.0);
+        return;
     }
+    let hidden = shape.hidden();
+    let tile = seq_q * seq_k;
+    let (dq_ptr, dk_ptr, dv_ptr) = (
+        Shared(grad_query.as_mut_ptr()),
+        Shared(grad_key.as_mut_ptr()),
+        Shared(grad_value.as_mut_ptr()),
+    );
+    for_each_head(shape, tile * head_dim * 4, |scratch, task| {
+        let (b, h) = (task / heads, task % heads);
+        let (dq_ptr, dk_ptr, dv_ptr) = (dq_ptr, dk_ptr, dv_ptr);
+        let q_off = b * seq_q * hidden + h * head_dim;
+        let k_off = b * seq_k * hidden + h * head_dim;
+        let q = View::rows(query[q_off..].as_ptr(), hidden);
+        let k = View::rows(key[k_off..].as_ptr(), hidden);
+        let v = View::rows(value[k_off..].as_ptr(), hidden);
+        let d_out = View::rows(grad_out[q_off..].as_ptr(), hidden);
+        let p = &probs[task * tile..(task + 1) * tile];
+        scratch.first.clear();
+        scratch.first.extend_from_slice(p);
+        if let Some(dropout) = dropout {
+            dropout.apply(&mut scratch.first, task * tile);
+        }
+        scratch.second.resize(tile, 0.0);
+        // SAFETY: as in `attention_forward`: views inside their slices, each task writing its
+        // own rows and columns of the three gradients, scratch buffers per worker.
+        unsafe {
+            // dV = P_dropᵀ · dO
+            let weights = View::rows(scratch.first.as_ptr(), seq_k);
+            let dv = View::rows(dv_ptr.0.add(k_off), hidden);
+            product(seq_k, head_dim, seq_q, dv, weights.transposed(), d_out, 1.0);
+            // dP = (dO · Vᵀ) ⊙ mask, then the softmax's backward to dS.
+            let d_probs = View::rows(scratch.second.as_ptr(), seq_k);
+            product(seq_q, seq_k, head_dim, d_probs, d_out, v.transposed(), 1.0);
+            if let Some(dropout) = dropout {
+                dropout.apply(&mut scratch.second, task * tile);
+            }
+            softmax_backward_rows(&mut scratch.second, p, seq_k);
+            // dQ = scale · dS · K, dK = scale · dSᵀ · Q
+            let dq = View::rows(dq_ptr.0.add(q_off), hidden);
+            product(seq_q, head_dim, seq_k, dq, d_probs, k, scale);
+            let dk = View::rows(dk_ptr.0.add(k_off), hidden);
+            product(seq_k, head_dim, seq_q, dk, d_probs.transposed(), q, scale);
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The textbook computation in float64, heads split explicitly.
+    /// The textbook computation in float64, heads split explicitly; `mask` multiplies each
+    /// probability (dropout), indexed as `[batch, heads, seq_q, seq_k]`.
     fn reference(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        q: &[f64],
+        k: &[f64],
+        v: &[f64],
         bias: Option<&[f32]>,
         scale: f32,
         s: AttentionShape,
-    ) -> Vec<f32> {
+        mask: Option<&[f32]>,
+    ) -> Vec<f64> {
         let hidden = s.hidden();
-        let mut out = vec![0.0f32; s.batch * s.seq_q * hidden];
+        let mut out = vec![0.0f64; s.batch * s.seq_q * hidden];
         for b in 0..s.batch {
             for h in 0..s.heads {
                 for i in 0..s.seq_q {
@@ -185,27 +439,64 @@ mod tests {
                         .map(|j| {
                             let kj =
                                 &k[(b * s.seq_k + j) * hidden + h * s.head_dim..][..s.head_dim];
-                            let dot: f64 =
-                                qi.iter().zip(kj).map(|(a, c)| *a as f64 * *c as f64).sum();
+                            let dot: f64 = qi.iter().zip(kj).map(|(a, c)| a * c).sum();
                             dot * scale as f64 + bias.map_or(0.0, |bb| bb[b * s.seq_k + j] as f64)
                         })
                         .collect();
                     let max = scores.iter().cloned().fold(f64::MIN, f64::max);
                     let exps: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
                     let total: f64 = exps.iter().sum();
+                    let row = ((b * s.heads + h) * s.seq_q + i) * s.seq_k;
                     for d in 0..s.head_dim {
                         let value: f64 = (0..s.seq_k)
                             .map(|j| {
+                                let keep = mask.map_or(1.0, |m| m[row + j] as f64);
                                 exps[j] / total
-                                    * v[(b * s.seq_k + j) * hidden + h * s.head_dim + d] as f64
+                                    * keep
+                                    * v[(b * s.seq_k + j) * hidden + h * s.head_dim + d]
                             })
                             .sum();
-                        out[(b * s.seq_q + i) * hidden + h * s.head_dim + d] = value as f32;
+                        out[(b * s.seq_q + i) * hidden + h * s.head_dim + d] = value;
                     }
                 }
             }
         }
         out
+    }
+
+    fn wide(values: &[f32]) -> Vec<f64> {
+        values.iter().map(|&v| v as f64).collect()
+    }
+
+    fn padding_bias(shape: AttentionShape) -> Vec<f32> {
+        // The last sequence has its second half padded.
+        (0..shape.batch * shape.seq_k)
+            .map(|i| {
+                let (b, j) = (i / shape.seq_k, i % shape.seq_k);
+                if b + 1 == shape.batch && j > shape.seq_k / 2 {
+                    f32::MIN
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    fn dropout_of(shape: AttentionShape) -> (ProbsDropout, Vec<f32>) {
+        let dropout = ProbsDropout {
+            key: 7,
+            threshold: (0.75 * 4_294_967_296.0) as u32,
+            scale: 1.0 / 0.75,
+        };
+        let mut mask = vec![0.0f32; shape.batch * shape.heads * shape.seq_q * shape.seq_k];
+        super::super::math::dropout_mask(
+            &mut mask,
+            0,
+            dropout.key,
+            dropout.threshold,
+            dropout.scale,
+        );
+        (dropout, mask)
     }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -220,33 +511,112 @@ mod tests {
             .collect()
     }
 
-    fn check(shape: AttentionShape, padded: bool) {
+    fn check(shape: AttentionShape, padded: bool, dropped: bool) {
         let hidden = shape.hidden();
         let q = values(shape.batch * shape.seq_q * hidden, 1);
         let k = values(shape.batch * shape.seq_k * hidden, 2);
         let v = values(shape.batch * shape.seq_k * hidden, 3);
-        // The last sequence has its second half padded.
-        let bias: Vec<f32> = (0..shape.batch * shape.seq_k)
-            .map(|i| {
-                let (b, j) = (i / shape.seq_k, i % shape.seq_k);
-                if b + 1 == shape.batch && j >= shape.seq_k / 2 + 1 {
-                    f32::MIN
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let bias = padding_bias(shape);
         let bias = padded.then_some(bias.as_slice());
         let scale = 1.0 / (shape.head_dim as f32).sqrt();
         let mut out = vec![f32::NAN; shape.batch * shape.seq_q * hidden];
-        attention(&q, &k, &v, bias, scale, shape, &mut out);
-        let want = reference(&q, &k, &v, bias, scale, shape);
+        let (dropout, mask) = dropout_of(shape);
+        if dropped {
+            let mut probs = vec![0.0; mask.len()];
+            attention_train(
+                &q,
+                &k,
+                &v,
+                bias,
+                scale,
+                shape,
+                Some(dropout),
+                &mut probs,
+                &mut out,
+            );
+        } else {
+            attention(&q, &k, &v, bias, scale, shape, &mut out);
+        }
+        let mask = dropped.then_some(mask.as_slice());
+        let want = reference(&wide(&q), &wide(&k), &wide(&v), bias, scale, shape, mask);
         let worst = out
             .iter()
             .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 2e-6, "{shape:?} padded={padded}: max |Δ| {worst}");
+            .map(|(a, b)| (*a as f64 - b).abs())
+            .fold(0.0f64, f64::max);
+        assert!(
+            worst < 3e-6,
+            "{shape:?} padded={padded} dropout={dropped}: max |Δ| {worst}"
+        );
+    }
+
+    /// Gradients against central differences of `Σ w ⊙ out` on the float64 reference.
+    fn check_gradients(shape: AttentionShape, dropped: bool) {
+        let hidden = shape.hidden();
+        let q = values(shape.batch * shape.seq_q * hidden, 4);
+        let k = values(shape.batch * shape.seq_k * hidden, 5);
+        let v = values(shape.batch * shape.seq_k * hidden, 6);
+        let w = values(shape.batch * shape.seq_q * hidden, 7);
+        let bias = padding_bias(shape);
+        let scale = 0.7;
+        let (dropout, mask) = dropout_of(shape);
+        let dropout = dropped.then_some(dropout);
+        let mask = dropped.then_some(mask.as_slice());
+        let mut probs = vec![0.0; shape.batch * shape.heads * shape.seq_q * shape.seq_k];
+        let mut out = vec![0.0; w.len()];
+        attention_train(
+            &q,
+            &k,
+            &v,
+            Some(&bias),
+            scale,
+            shape,
+            dropout,
+            &mut probs,
+            &mut out,
+        );
+        let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+        attention_backward(
+            &q, &k, &v, &probs, &w, scale, shape, dropout, &mut dq, &mut dk, &mut dv,
+        );
+        let loss = |q: &[f64], k: &[f64], v: &[f64]| -> f64 {
+            reference(q, k, v, Some(&bias), scale, shape, mask)
+                .iter()
+                .zip(&w)
+                .map(|(o, w)| o * *w as f64)
+                .sum()
+        };
+        let (q64, k64, v64) = (wide(&q), wide(&k), wide(&v));
+        let h = 1e-5;
+        for (which, grad) in [(0, &dq), (1, &dk), (2, &dv)] {
+            for index in (0..grad.len()).step_by(3) {
+                let mut plus = [q64.clone(), k64.clone(), v64.clone()];
+                let mut minus = plus.clone();
+                plus[which][index] += h;
+                minus[which][index] -= h;
+                let numeric = (loss(&plus[0], &plus[1], &plus[2])
+                    - loss(&minus[0], &minus[1], &minus[2]))
+                    / (2.0 * h);
+                let got = grad[index] as f64;
+                assert!(
+                    (got - numeric).abs() < 2e-4 * numeric.abs().max(1.0),
+                    "input {which} element {index}: {got} vs {numeric} (dropout {dropped})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_central_differences() {
+        let shape = AttentionShape {
+            batch: 2,
+            seq_q: 5,
+            seq_k: 6,
+            heads: 2,
+            head_dim: 3,
+        };
+        check_gradients(shape, false);
+        check_gradients(shape, true);
     }
 
     #[test]
@@ -273,8 +643,9 @@ mod tests {
             head_dim: 8,
         };
         for shape in [small, large, cross] {
-            check(shape, false);
-            check(shape, true);
+            for (padded, dropped) in [(false, false), (true, false), (true, true)] {
+                check(shape, padded, dropped);
+            }
         }
     }
 }

@@ -4,8 +4,12 @@
 //! tensors are not plain Flex float32 tensors (autodiff, another backend, another dtype), hands
 //! them back untouched for the generic path.
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{DispatchDevice, Flex};
+use burn::backend::{Autodiff, DispatchDevice, Flex};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
@@ -13,8 +17,13 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::KeyBias;
-use super::attention::{AttentionShape, attention as attention_kernel};
-use super::math::{dropout_mask, gelu_in_place};
+use super::attention::{
+    AttentionShape, ProbsDropout, attention as attention_kernel, attention_backward,
+    attention_train,
+};
+use super::math::{
+    AdamWScalars, adamw_update, dropout_mask, gelu_backward_in_place, gelu_in_place,
+};
 
 /// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
 fn float32<const D: usize>(tensor: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
@@ -56,28 +65,39 @@ fn from_vec(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// Whether an int tensor lives on Flex (the probe for the attention-mask form).
-pub fn is_flex(probe: &Tensor<2, Int>) -> bool {
-    probe.clone().try_into_primitive::<Flex>().is_ok()
-}
-
 /// Whether `device` (autodiff or not) is a Flex device.
 pub fn is_flex_device(device: &Device) -> bool {
-    matches!(device.as_dispatch(), DispatchDevice::Flex(_))
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
 }
 
-/// `x` times a dropout mask (0 or `1 / (1 - prob)`) made on the host: see `kernels::dropout`.
-pub fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Tensor<D> {
-    const CHUNK: usize = 1 << 15;
-    let device = x.device();
+/// A dropout mask's parameters, its key one draw from `device`'s generator (so seeding the
+/// device makes masks repeatable).
+fn dropout_draw(device: &Device, prob: f64) -> ProbsDropout {
     let draw = Tensor::<1>::random([2], Distribution::Default, &device.clone().inner());
     let key = match draw.into_data().try_to_vec::<f32>().as_deref() {
         Ok([a, b]) => (u64::from(a.to_bits()) << 32) | u64::from(b.to_bits()),
         _ => 0,
     };
     let keep = 1.0 - prob;
-    let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-    let scale = (1.0 / keep) as f32;
+    ProbsDropout {
+        key,
+        threshold: (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+        scale: (1.0 / keep) as f32,
+    }
+}
+
+/// `x` times a dropout mask (0 or `1 / (1 - prob)`) made on the host: see `kernels::dropout`.
+pub fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Tensor<D> {
+    const CHUNK: usize = 1 << 15;
+    let device = x.device();
+    let ProbsDropout {
+        key,
+        threshold,
+        scale,
+    } = dropout_draw(&device, prob);
     let shape = x.shape();
     let mut mask = vec![0.0f32; shape.num_elements()];
     mask.par_chunks_mut(CHUNK)
@@ -249,4 +269,240 @@ pub fn attention(
         &mut out,
     );
     Ok(tensor(from_vec(out, vec![batch, seq_q, hidden])))
+}
+
+/// The parameter, first and second moments after one AdamW step.
+pub type AdamWOutput<const D: usize> = (Tensor<D>, Tensor<D>, Tensor<D>);
+/// The inputs handed back when the fused step does not apply.
+pub type AdamWInputs<const D: usize> = (Tensor<D>, Tensor<D>, Option<(Tensor<D>, Tensor<D>)>);
+
+/// One AdamW step in one pass over parameter, gradient and moments, in place where the
+/// buffers are not shared.
+pub fn adamw<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: Option<(Tensor<D>, Tensor<D>)>,
+    scalars: &AdamWScalars,
+) -> Result<AdamWOutput<D>, AdamWInputs<D>> {
+    const CHUNK: usize = 1 << 14;
+    let all_flex = [&param, &grad]
+        .into_iter()
+        .chain(moments.iter().flat_map(|(m, v)| [m, v]))
+        .all(|t| t.dtype() == DType::F32 && t.clone().try_into_primitive::<Flex>().is_ok());
+    if !all_flex || param.shape() != grad.shape() {
+        return Err((param, grad, moments));
+    }
+    let dims = param.dims().to_vec();
+    let n = param.shape().num_elements();
+    let grad = match float32(grad) {
+        Ok(grad) => contiguous(grad),
+        Err(grad) => return Err((param, grad, moments)),
+    };
+    // Unique, contiguous buffers move out without a copy, so the update runs in place.
+    let owned = |t: Tensor<D>| -> Vec<f32> {
+        float32(t)
+            .ok()
+            .and_then(|primitive| contiguous(primitive).into_data().try_into_vec::<f32>().ok())
+            .unwrap_or_default()
+    };
+    let mut p = owned(param);
+    let (mut m, mut v) = match moments {
+        Some((m, v)) => (owned(m), owned(v)),
+        None => (vec![0.0f32; n], vec![0.0f32; n]),
+    };
+    let g = values(&grad);
+    assert!(p.len() == n && m.len() == n && v.len() == n && g.len() == n);
+    p.par_chunks_mut(CHUNK)
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .zip(g.par_chunks(CHUNK))
+        .for_each(|(((p, m), v), g)| adamw_update(p, g, m, v, scalars));
+    let wrap = |values: Vec<f32>| tensor::<D>(from_vec(values, dims.clone()));
+    Ok((wrap(p), wrap(m), wrap(v)))
+}
+
+/// The autodiff primitive of a float32 tensor on Flex with autodiff (Burn's default strategy,
+/// no gradient checkpointing).
+fn autodiff32<const D: usize>(
+    tensor: Tensor<D>,
+) -> Result<<Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive, Tensor<D>> {
+    if tensor.dtype() != DType::F32 {
+        return Err(tensor);
+    }
+    tensor
+        .clone()
+        .try_into_primitive::<Autodiff<Flex>>()
+        .map_err(|_| tensor)
+}
+
+/// GELU's backward with the vectorized derivative; the state is the input.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let input = contiguous(ops.state);
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            map_in_place(grad, |g| {
+                let x = values(&input);
+                const CHUNK: usize = 1 << 15;
+                g.par_chunks_mut(CHUNK)
+                    .zip(x.par_chunks(CHUNK))
+                    .for_each(|(g, x)| gelu_backward_in_place(g, x));
+            })
+        });
+    }
+}
+
+/// Exact GELU on an autodiff Flex tensor: the vectorized kernel forward, and a backward node
+/// with the vectorized derivative (Burn's runs `erf` and `exp` element by element).
+pub fn gelu_autodiff<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let x = autodiff32(x)?;
+    let input = x.primitive().clone();
+    let output = map_in_place(input.clone(), gelu_in_parallel);
+    let out = match GeluBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(input, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+/// What the attention backward needs from its forward pass.
+#[derive(Debug, Clone)]
+struct AttentionState {
+    query: FlexTensor,
+    key: FlexTensor,
+    value: FlexTensor,
+    /// `[batch, heads, seq_q, seq_k]`, before dropout.
+    probs: FlexTensor,
+    shape: AttentionShape,
+    scale: f32,
+    dropout: Option<ProbsDropout>,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        let grad_out = contiguous(grads.consume::<Flex>(&ops.node));
+        let dims = state.query.layout().shape().to_vec();
+        let key_dims = state.key.layout().shape().to_vec();
+        let mut dq = vec![0.0f32; state.query.layout().num_elements()];
+        let mut dk = vec![0.0f32; state.key.layout().num_elements()];
+        let mut dv = vec![0.0f32; state.value.layout().num_elements()];
+        attention_backward(
+            values(&state.query),
+            values(&state.key),
+            values(&state.value),
+            values(&state.probs),
+            values(&grad_out),
+            state.scale,
+            state.shape,
+            state.dropout,
+            &mut dq,
+            &mut dk,
+            &mut dv,
+        );
+        let [query, key, value] = ops.parents;
+        if let Some(node) = query {
+            grads.register::<Flex>(node.id, from_vec(dq, dims));
+        }
+        if let Some(node) = key {
+            grads.register::<Flex>(node.id, from_vec(dk, key_dims.clone()));
+        }
+        if let Some(node) = value {
+            grads.register::<Flex>(node.id, from_vec(dv, key_dims));
+        }
+    }
+}
+
+/// Attention on autodiff Flex tensors (training): kindling's kernel forward with dropout on
+/// the probabilities (`dropout`: its probability, when active), and one backward node that
+/// computes all three input gradients per head, heads read in place.
+pub fn attention_autodiff(
+    query: Tensor<3>,
+    key: Tensor<3>,
+    value: Tensor<3>,
+    key_bias: Option<&KeyBias>,
+    heads: usize,
+    dropout: Option<f64>,
+) -> Result<Tensor<3>, AttentionInputs> {
+    let bias = match key_bias {
+        None => None,
+        Some(KeyBias::PerKey(bias)) => match float32(bias.clone()) {
+            Ok(bias) => Some(contiguous(bias)),
+            Err(_) => return Err((query, key, value)),
+        },
+        Some(KeyBias::PerQuery(_)) => return Err((query, key, value)),
+    };
+    let device = query.device();
+    let (q, k, v) = match (autodiff32(query), autodiff32(key), autodiff32(value)) {
+        (Ok(q), Ok(k), Ok(v)) => (q, k, v),
+        (q, k, v) => {
+            let back = |r: Result<_, Tensor<3>>| {
+                r.map_or_else(|t| t, Tensor::from_primitive::<Autodiff<Flex>>)
+            };
+            return Err((back(q), back(k), back(v)));
+        }
+    };
+    let nodes = [q.node(), k.node(), v.node()];
+    let query = contiguous(q.primitive().clone());
+    let key = contiguous(k.primitive().clone());
+    let value = contiguous(v.primitive().clone());
+    let dims = query.layout().shape().to_vec();
+    let [batch, seq_q, hidden] = [dims[0], dims[1], dims[2]];
+    let seq_k = key.layout().shape()[1];
+    let shape = AttentionShape {
+        batch,
+        seq_q,
+        seq_k,
+        heads,
+        head_dim: hidden / heads,
+    };
+    let scale = 1.0 / (shape.head_dim as f32).sqrt();
+    let dropout = dropout.map(|prob| dropout_draw(&device, prob));
+    let mut probs = vec![0.0f32; batch * heads * seq_q * seq_k];
+    let mut out = vec![0.0f32; batch * seq_q * hidden];
+    attention_train(
+        values(&query),
+        values(&key),
+        values(&value),
+        bias.as_ref().map(values),
+        scale,
+        shape,
+        dropout,
+        &mut probs,
+        &mut out,
+    );
+    let out = from_vec(out, dims);
+    let out = match AttentionBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = AttentionState {
+                query,
+                key,
+                value,
+                probs: from_vec(probs, vec![batch, heads, seq_q, seq_k]),
+                shape,
+                scale,
+                dropout,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
 }

@@ -179,6 +179,100 @@ dispatch!(dropout_mask(mask: &mut [f32], first_index: u64, key: u64, threshold: 
     dropout_mask_body(mask, first_index, key, threshold, scale)
 });
 
+#[inline(always)]
+fn apply_dropout_body(values: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
+    let first = first_index as u32;
+    for (i, value) in values.iter_mut().enumerate() {
+        let kept = hash32(first.wrapping_add(i as u32), key) < threshold;
+        *value *= if kept { scale } else { 0.0 };
+    }
+}
+
+dispatch!(apply_dropout(values: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
+    apply_dropout_body(values, first_index, key, threshold, scale)
+});
+
+/// Softmax's backward on each `width`-long row: `grad <- p ⊙ (grad - Σ grad ⊙ p)`, where
+/// `grad` comes in as the gradient of the probabilities `p` and leaves as that of the scores.
+#[inline(always)]
+fn softmax_backward_body(grad: &mut [f32], probs: &[f32], width: usize) {
+    for (g, p) in grad.chunks_exact_mut(width).zip(probs.chunks_exact(width)) {
+        let mut lanes = [0.0f32; LANES];
+        let mut chunks = g.chunks_exact(LANES).zip(p.chunks_exact(LANES));
+        for (gc, pc) in &mut chunks {
+            for ((lane, a), b) in lanes.iter_mut().zip(gc).zip(pc) {
+                *lane += a * b;
+            }
+        }
+        let done = width / LANES * LANES;
+        let tail: f32 = g[done..].iter().zip(&p[done..]).map(|(a, b)| a * b).sum();
+        let dot = lanes.iter().sum::<f32>() + tail;
+        for (a, b) in g.iter_mut().zip(p) {
+            *a = b * (*a - dot);
+        }
+    }
+}
+
+dispatch!(softmax_backward_rows(grad: &mut [f32], probs: &[f32], width: usize) {
+    softmax_backward_body(grad, probs, width)
+});
+
+/// GELU's derivative times the incoming gradient: `grad · (Φ(x) + x φ(x))`.
+#[inline(always)]
+fn gelu_backward_body(grad: &mut [f32], input: &[f32]) {
+    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+    for (g, &x) in grad.iter_mut().zip(input) {
+        let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
+        *g *= cdf + x * pdf;
+    }
+}
+
+dispatch!(gelu_backward_in_place(grad: &mut [f32], input: &[f32]) {
+    gelu_backward_body(grad, input)
+});
+
+/// The scalars of one AdamW step, as burn-optim's `AdamW` computes it.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWScalars {
+    /// β₁.
+    pub beta_1: f32,
+    /// β₂.
+    pub beta_2: f32,
+    /// `1 - β₁^t` and `1 - β₂^t`, the bias corrections at step `t`.
+    pub correction_1: f32,
+    /// See `correction_1`.
+    pub correction_2: f32,
+    /// ε.
+    pub epsilon: f32,
+    /// The learning rate.
+    pub lr: f32,
+    /// `1 - lr · weight_decay`.
+    pub decay: f32,
+}
+
+#[inline(always)]
+fn adamw_body(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &AdamWScalars) {
+    let (f1, f2) = (1.0 - h.beta_1, 1.0 - h.beta_2);
+    // On the first step the moments come in as zeros, which leaves exactly `g (1 - β)` as
+    // burn-optim computes it then.
+    for (((p, &g), m), v) in param
+        .iter_mut()
+        .zip(grad)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        *m = *m * h.beta_1 + g * f1;
+        *v = *v * h.beta_2 + g * g * f2;
+        let delta = (*m / h.correction_1) / ((*v / h.correction_2).sqrt() + h.epsilon);
+        *p = *p * h.decay - delta * h.lr;
+    }
+}
+
+dispatch!(adamw_update(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &AdamWScalars) {
+    adamw_body(param, grad, m, v, h)
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +348,46 @@ mod tests {
         let mut other = vec![0.0f32; 1 << 20];
         dropout_mask(&mut other, 0, 43, threshold, 2.0);
         assert_ne!(other, mask);
+    }
+
+    #[test]
+    fn gelu_backward_matches_a_central_difference() {
+        let input: Vec<f32> = (-400..=400).map(|i| i as f32 * 0.02).collect();
+        let mut grad = vec![1.5f32; input.len()];
+        gelu_backward_in_place(&mut grad, &input);
+        for (g, &x) in grad.iter().zip(&input) {
+            let h = 1e-3f64;
+            let f = |x: f64| 0.5 * x * (1.0 + libm::erf(x / 2f64.sqrt()));
+            let want = 1.5 * (f(x as f64 + h) - f(x as f64 - h)) / (2.0 * h);
+            assert!((*g as f64 - want).abs() < 1e-5, "x={x}: {g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn softmax_backward_matches_the_jacobian() {
+        let width = 21;
+        let mut probs: Vec<f32> = (0..2 * width).map(|i| ((i * 5) % 7) as f32 * 0.3).collect();
+        softmax_rows(&mut probs, width, None);
+        let upstream: Vec<f32> = (0..2 * width)
+            .map(|i| ((i * 3) % 11) as f32 - 5.0)
+            .collect();
+        let mut grad = upstream.clone();
+        softmax_backward_rows(&mut grad, &probs, width);
+        for row in 0..2 {
+            let p = &probs[row * width..][..width];
+            let u = &upstream[row * width..][..width];
+            for j in 0..width {
+                // d/ds_j of Σ_i u_i p_i = Σ_i u_i p_i (δ_ij - p_j)
+                let want: f64 = (0..width)
+                    .map(|i| {
+                        let delta = if i == j { 1.0 } else { 0.0 };
+                        u[i] as f64 * p[i] as f64 * (delta - p[j] as f64)
+                    })
+                    .sum();
+                let got = grad[row * width + j] as f64;
+                assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod math;
 
 use burn::nn::{Dropout, Linear};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::activation;
 use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -51,7 +52,7 @@ pub fn linear_gelu<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
         Ok(out) => return out,
         Err(x) => x,
     };
-    activation::gelu(linear_rows(x, layer))
+    gelu(linear_rows(x, layer))
 }
 
 /// `layer.forward(x)` (dropout, active only in training on an autodiff device). On Flex the
@@ -69,27 +70,79 @@ pub fn dropout<const D: usize>(x: Tensor<D>, layer: &Dropout) -> Tensor<D> {
     layer.forward(x)
 }
 
+/// The hyper-parameters of one [`adamw_step`].
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    /// Learning rate.
+    pub lr: f64,
+    /// β₁.
+    pub beta_1: f32,
+    /// β₂.
+    pub beta_2: f32,
+    /// ε.
+    pub epsilon: f32,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// The step count after this step (1 on the first), for the bias corrections.
+    pub time: usize,
+}
+
+/// One AdamW step of a parameter, as burn-optim's `AdamW` computes it: the moments `(m, v)`
+/// (`None` on the first step) are updated with `grad`, then
+/// `param · (1 - lr · weight_decay) - lr · m̂ / (√v̂ + ε)`. On Flex in float32 this is one
+/// pass over the four buffers (burn-optim's is a dozen tensor operations, each a full pass
+/// with its own allocation); elsewhere the inputs come back as `Err` for the caller's
+/// optimizer.
+#[allow(clippy::type_complexity)]
+pub fn adamw_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: Option<(Tensor<D>, Tensor<D>)>,
+    step: &AdamWStep,
+) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, Option<(Tensor<D>, Tensor<D>)>)>
+{
+    #[cfg(feature = "flex")]
+    {
+        let time = step.time.min(i32::MAX as usize) as i32;
+        let scalars = math::AdamWScalars {
+            beta_1: step.beta_1,
+            beta_2: step.beta_2,
+            correction_1: 1.0 - step.beta_1.powi(time),
+            correction_2: 1.0 - step.beta_2.powi(time),
+            epsilon: step.epsilon,
+            lr: step.lr as f32,
+            decay: (1.0 - step.lr * step.weight_decay as f64) as f32,
+        };
+        flex::adamw(param, grad, moments, &scalars)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = step;
+        Err((param, grad, moments))
+    }
+}
+
 /// Exact GELU (`transformers`' `"gelu"`), element-wise.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    let x = match flex::gelu(x) {
+    let x = match flex::gelu(x).or_else(flex::gelu_autodiff) {
         Ok(out) => return out,
         Err(x) => x,
     };
     activation::gelu(x)
 }
 
-/// Whether [`attention`] runs kindling's kernel for tensors like `probe` (Flex, float32, no
+/// Whether [`attention`] runs kindling's kernels on `device` (Flex, with or without
 /// autodiff); the caller then passes the key padding as a `[batch, seq]` bias instead of a
-/// `[batch, 1, seq, seq]` one.
-pub fn has_fast_attention(probe: &Tensor<2, Int>) -> bool {
+/// `[batch, 1, seq, seq]` one, and may use [`attention`] in training too.
+pub fn has_fast_attention(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
-        flex::is_flex(probe)
+        flex::is_flex_device(device)
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = probe;
+        let _ = device;
         false
     }
 }
@@ -105,19 +158,39 @@ pub enum KeyBias {
     PerQuery(Tensor<4>),
 }
 
+/// `bias` (0 or its dtype's lowest value) in `dtype`, the lowest value re-made there: a plain
+/// cast would turn float32's lowest into f16's -inf (bf16 training keeps a float32 default).
+fn in_dtype(bias: Tensor<4>, dtype: DType) -> Tensor<4> {
+    if bias.dtype() == dtype {
+        return bias;
+    }
+    let padding = bias.clone().lower_elem(-1.0);
+    Tensor::<4>::zeros(bias.shape(), &bias.device())
+        .cast(dtype)
+        .mask_fill(padding, crate::attention::mask_value(dtype))
+}
+
 /// Multi-head scaled dot-product attention (scale `1/√head_dim`) with the heads packed in the
 /// last dimension: `query` `[batch, seq_q, heads · head_dim]`, `key` and `value`
-/// `[batch, seq_k, heads · head_dim]`, result `[batch, seq_q, heads · head_dim]`. No dropout:
-/// this is the inference path.
+/// `[batch, seq_k, heads · head_dim]`, result `[batch, seq_q, heads · head_dim]`, with
+/// `dropout` on the probabilities in training.
+///
+/// On Flex this is kindling's kernel, forward and (with autodiff) backward; elsewhere Burn's
+/// fused attention when no dropout is active, else the decomposed computation.
 pub fn attention(
     query: Tensor<3>,
     key: Tensor<3>,
     value: Tensor<3>,
     key_bias: Option<&KeyBias>,
     heads: usize,
+    dropout: &Dropout,
 ) -> Tensor<3> {
+    let training = dropout.training.is_enabled() && query.device().is_autodiff();
+    let active = (training && dropout.prob > 0.0).then_some(dropout.prob);
     #[cfg(feature = "flex")]
-    let (query, key, value) = match flex::attention(query, key, value, key_bias, heads) {
+    let (query, key, value) = match flex::attention(query, key, value, key_bias, heads)
+        .or_else(|(q, k, v)| flex::attention_autodiff(q, k, v, key_bias, heads, active))
+    {
         Ok(out) => return out,
         Err(inputs) => inputs,
     };
@@ -127,24 +200,39 @@ pub fn attention(
         x.reshape([batch, seq, heads, hidden / heads])
             .swap_dims(1, 2)
     };
-    let bias = key_bias.map(|bias| match bias {
-        KeyBias::PerQuery(bias) => bias.clone(),
-        KeyBias::PerKey(bias) => {
-            let [batch, seq_k] = bias.dims();
-            bias.clone()
-                .reshape([batch, 1, 1, seq_k])
-                .expand([batch, 1, seq_q, seq_k])
-        }
+    let dtype = query.dtype();
+    let bias = key_bias.map(|bias| {
+        let bias = match bias {
+            KeyBias::PerQuery(bias) => bias.clone(),
+            KeyBias::PerKey(bias) => {
+                let [batch, seq_k] = bias.dims();
+                bias.clone()
+                    .reshape([batch, 1, 1, seq_k])
+                    .expand([batch, 1, seq_q, seq_k])
+            }
+        };
+        in_dtype(bias, dtype)
     });
-    // scale: None is 1/sqrt(head_dim), and lets GPU backends pick their flash kernel.
-    fused_attention(
-        split(query),
-        split(key),
-        split(value),
-        None,
-        bias,
-        AttentionModuleOptions::default(),
-    )
-    .swap_dims(1, 2)
-    .reshape([batch, seq_q, hidden])
+    let context = match active {
+        // Burn's fused attention has no dropout.
+        Some(_) => {
+            let scale = ((hidden / heads) as f64).powf(-0.5);
+            let scores = split(query).matmul(split(key).swap_dims(2, 3)) * scale;
+            let scores = match bias {
+                Some(bias) => scores + bias,
+                None => scores,
+            };
+            self::dropout(activation::softmax(scores, 3), dropout).matmul(split(value))
+        }
+        // scale: None is 1/sqrt(head_dim), and lets GPU backends pick their flash kernel.
+        None => fused_attention(
+            split(query),
+            split(key),
+            split(value),
+            None,
+            bias,
+            AttentionModuleOptions::default(),
+        ),
+    };
+    context.swap_dims(1, 2).reshape([batch, seq_q, hidden])
 }
