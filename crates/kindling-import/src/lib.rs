@@ -10,6 +10,7 @@
 //! unused tensors as `transformers` does. [`load_body`] is that for the encoder body, and
 //! [`save_body`] writes a body back in the same layout.
 
+mod adapter;
 mod checkpoint;
 mod error;
 mod export;

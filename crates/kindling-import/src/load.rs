@@ -6,11 +6,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_store::burn_pack::Tensor as PackTensor;
-use burn_store::{
-    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-};
+use burn_store::{ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot};
 use kindling_body::{EncoderBody, names};
 
+use crate::adapter::FastPyTorchToBurnAdapter;
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
 use crate::report::LoadReport;
@@ -170,7 +169,7 @@ pub fn load_module<M: Module>(
         .iter()
         .map(|(path, (name, _))| (path.clone(), name.clone()))
         .collect();
-    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(target));
+    let adapter = FastPyTorchToBurnAdapter.chain(FloatCastAdapter::to(target));
     let to_apply: Vec<PackTensor> = chosen.into_values().map(|(_, t)| t).collect();
     // Enum variants (a head chosen at run time, a classifier style) are not part of the names.
     let result = module.apply(to_apply, None, Some(Box::new(adapter)), true);
