@@ -9,7 +9,7 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::math::{apply_dropout, softmax_backward_rows, softmax_rows};
+use super::math::{apply_dropout, softmax_backward_rows, softmax_rows, softmax_rows_unnormalized};
 
 /// The shape of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -293,6 +293,27 @@ fn attention_forward(
         unsafe {
             let dst = View::rows(scores.as_ptr(), seq_k);
             product(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
+            let out_head = out_ptr.0.add(b * seq_q * hidden + h * head_dim);
+            if probs_ptr.is_none() && dropout.is_none() {
+                // Inference: normalize the narrow product instead of the scores.
+                scratch.second.resize(seq_q, 0.0);
+                softmax_rows_unnormalized(scores, seq_k, bias, &mut scratch.second);
+                let weights = View::rows(scores.as_ptr(), seq_k);
+                product(
+                    seq_q,
+                    head_dim,
+                    seq_k,
+                    View::rows(out_head, hidden),
+                    weights,
+                    v,
+                    1.0,
+                );
+                for (i, inverse) in scratch.second.iter().enumerate() {
+                    let row = std::slice::from_raw_parts_mut(out_head.add(i * hidden), head_dim);
+                    row.iter_mut().for_each(|x| *x *= inverse);
+                }
+                return;
+            }
             softmax_rows(scores, seq_k, bias);
             let weights: &[f32] = match dropout {
                 Some(dropout) => {

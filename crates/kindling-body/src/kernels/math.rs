@@ -154,6 +154,73 @@ dispatch!(softmax_rows(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
     softmax_rows_body(scores, width, bias)
 });
 
+/// The maximum of `row + bias` (element-wise), without writing either.
+#[inline(always)]
+fn biased_row_max(row: &[f32], bias: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; LANES];
+    let mut chunks = row.chunks_exact(LANES).zip(bias.chunks_exact(LANES));
+    for (r, b) in &mut chunks {
+        for ((lane, &v), &w) in lanes.iter_mut().zip(r).zip(b) {
+            *lane = lane.max(v + w);
+        }
+    }
+    let done = row.len() / LANES * LANES;
+    let tail = row[done..]
+        .iter()
+        .zip(&bias[done..])
+        .fold(f32::MIN, |m, (&v, &w)| m.max(v + w));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// As [`softmax_rows`] but leaves each row unnormalized, `exp(row + bias - max)`, and writes
+/// `1 / Σ` of each row to `inverse_sums`: the caller scales the (much narrower) product of the
+/// weights with the values instead, saving a full pass over the scores (the bias is folded into
+/// the two passes left).
+#[inline(always)]
+fn softmax_rows_unnormalized_body(
+    scores: &mut [f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    inverse_sums: &mut [f32],
+) {
+    for (row, inverse) in scores.chunks_exact_mut(width).zip(inverse_sums.iter_mut()) {
+        let sum = match bias {
+            Some(bias) => {
+                let max = biased_row_max(row, bias);
+                let mut lanes = [0.0f32; LANES];
+                let mut chunks = row.chunks_exact_mut(LANES).zip(bias.chunks_exact(LANES));
+                for (r, b) in &mut chunks {
+                    for ((lane, v), &w) in lanes.iter_mut().zip(r.iter_mut()).zip(b) {
+                        *v = exp(*v + w - max);
+                        *lane += *v;
+                    }
+                }
+                let done = width / LANES * LANES;
+                let mut tail = 0.0;
+                for (v, &w) in row[done..].iter_mut().zip(&bias[done..]) {
+                    *v = exp(*v + w - max);
+                    tail += *v;
+                }
+                lanes.iter().sum::<f32>() + tail
+            }
+            None => {
+                let max = row_max(row);
+                exp_shifted_sum(row, max)
+            }
+        };
+        *inverse = 1.0 / sum;
+    }
+}
+
+dispatch!(softmax_rows_unnormalized(
+    scores: &mut [f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    inverse_sums: &mut [f32]
+) {
+    softmax_rows_unnormalized_body(scores, width, bias, inverse_sums)
+});
+
 /// A 32-bit hash of `index` under `key` (a multiply to spread the counter, then MurmurHash3's
 /// finalizer): independent-looking bits for each element, computed in any order.
 #[inline(always)]
@@ -386,6 +453,29 @@ mod tests {
                     .sum();
                 let got = grad[row * width + j] as f64;
                 assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn unnormalized_softmax_times_its_inverse_sums_is_the_softmax() {
+        let width = 45;
+        let scores: Vec<f32> = (0..3 * width)
+            .map(|i| ((i * 13) % 17) as f32 * 0.4 - 3.0)
+            .collect();
+        let bias: Vec<f32> = (0..width)
+            .map(|j| if j % 7 == 3 { f32::MIN } else { 0.0 })
+            .collect();
+        for bias in [None, Some(bias.as_slice())] {
+            let mut want = scores.clone();
+            softmax_rows(&mut want, width, bias);
+            let mut got = scores.clone();
+            let mut inverse = vec![0.0f32; 3];
+            softmax_rows_unnormalized(&mut got, width, bias, &mut inverse);
+            for (row, (g, w)) in got.chunks(width).zip(want.chunks(width)).enumerate() {
+                for (a, b) in g.iter().zip(w) {
+                    assert!((a * inverse[row] - b).abs() < 1e-6);
+                }
             }
         }
     }
