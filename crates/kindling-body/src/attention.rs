@@ -35,6 +35,9 @@ pub struct AttentionOutput {
     pub layer_norm: LayerNorm,
     /// Dropout before the residual.
     pub dropout: Dropout,
+    /// The norm's epsilon, for kindling's fused kernel (Burn's `LayerNorm` keeps it private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// The whole attention sub-layer of an encoder layer (`attention.*`).
@@ -188,13 +191,19 @@ impl AttentionOutput {
             dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
             layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
             dropout: DropoutConfig::new(dropout).init(),
+            layer_norm_eps,
         }
     }
 
     /// `LayerNorm(dropout(dense(context)) + residual)`.
     pub fn forward(&self, context: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let projected = kernels::dropout(kernels::linear(context, &self.dense), &self.dropout);
-        self.layer_norm.forward(projected + residual)
+        kernels::add_layer_norm(
+            projected,
+            Some(residual),
+            &self.layer_norm,
+            self.layer_norm_eps,
+        )
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Embeddings {
     /// How position ids are made when the caller gives none.
     #[module(skip)]
     pub position_ids: PositionIds,
+    /// The norm's epsilon, for kindling's fused kernel (Burn's `LayerNorm` keeps it private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl Embeddings {
@@ -69,6 +72,7 @@ impl Embeddings {
             layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
             dropout: DropoutConfig::new(dropout).init(),
             position_ids,
+            layer_norm_eps,
         }
     }
 
@@ -101,8 +105,14 @@ impl Embeddings {
         let token_type_ids =
             token_type_ids.unwrap_or_else(|| Tensor::<2, Int>::zeros([batch, seq], &device));
         let embeddings = self.word_embeddings.forward(input_ids)
-            + self.token_type_embeddings.forward(token_type_ids)
-            + self.position_embeddings.forward(position_ids);
-        kernels::dropout(self.layer_norm.forward(embeddings), &self.dropout)
+            + self.token_type_embeddings.forward(token_type_ids);
+        let positions = self.position_embeddings.forward(position_ids);
+        let normalized = kernels::add_layer_norm(
+            embeddings,
+            Some(positions),
+            &self.layer_norm,
+            self.layer_norm_eps,
+        );
+        kernels::dropout(normalized, &self.dropout)
     }
 }

@@ -38,6 +38,9 @@ pub struct LayerOutput {
     pub layer_norm: LayerNorm,
     /// Dropout before the residual.
     pub dropout: Dropout,
+    /// The norm's epsilon, for kindling's fused kernel (Burn's `LayerNorm` keeps it private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// One layer of the encoder stack (`encoder.layer.N.*`).
@@ -90,6 +93,7 @@ impl EncoderLayer {
                 dense: hf_linear(intermediate_size, hidden_size, initializer_range, device),
                 layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
                 dropout: DropoutConfig::new(hidden_dropout).init(),
+                layer_norm_eps,
             },
         }
     }
@@ -107,6 +111,13 @@ impl EncoderLayer {
             kernels::linear(expanded, &self.output.dense),
             &self.output.dropout,
         );
-        (self.output.layer_norm.forward(contracted + attended), probs)
+        let output = &self.output;
+        let out = kernels::add_layer_norm(
+            contracted,
+            Some(attended),
+            &output.layer_norm,
+            output.layer_norm_eps,
+        );
+        (out, probs)
     }
 }

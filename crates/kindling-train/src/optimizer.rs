@@ -150,17 +150,13 @@ pub fn adamw<M: Module>(module: &M, settings: &AdamWSettings) -> ModuleOptimizer
 
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
-    total: Option<Tensor<1>>,
+    total: f64,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.get::<D>(param.id) {
-            let sq = grad.powi_scalar(2).sum();
-            self.total = Some(match self.total.take() {
-                Some(total) => total + sq,
-                None => sq,
-            });
+            self.total += kernels::sum_of_squares(&grad);
         }
     }
 }
@@ -186,12 +182,9 @@ pub fn clip_global_norm<M: Module>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> (M, f64) {
-    let mut norm = SquaredNorm { grads, total: None };
+    let mut norm = SquaredNorm { grads, total: 0.0 };
     module.visit(&mut norm);
-    let total = norm
-        .total
-        .map(|t| t.into_scalar::<f64>().sqrt())
-        .unwrap_or(0.0);
+    let total = norm.total.sqrt();
     // torch: clip_coef = max_norm / (total + 1e-6), applied only when it is below 1.
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {

@@ -10,7 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, DispatchDevice, Flex};
-use burn::nn::Linear;
+use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 use gemm::Parallelism;
@@ -23,6 +23,7 @@ use super::attention::{
 };
 use super::math::{
     AdamWScalars, adamw_update, dropout_mask, gelu_backward_in_place, gelu_in_place,
+    layer_norm_backward_rows, layer_norm_rows, sum_of_squares_into,
 };
 
 /// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
@@ -144,8 +145,8 @@ fn gelu_in_parallel(values: &mut [f32]) {
     }
 }
 
-/// Below this many multiply-adds a product runs on the calling thread (Flex's own threshold).
-const PARALLEL_MIN_PRODUCT: usize = 192 * 192 * 192;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MIN_PRODUCT: usize = 1 << 20;
 
 /// `x · weight + bias`, then GELU when `gelu` is set, as one matrix product over every row of
 /// `x` (Burn's batched form repacks the weight once per sequence) that accumulates onto the
@@ -499,6 +500,209 @@ pub fn attention_autodiff(
                 shape,
                 scale,
                 dropout,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+/// `Σ x²` of a Flex float32 tensor (with or without autodiff), in chunks on the thread pool,
+/// or `None` elsewhere.
+pub fn sum_of_squares<const D: usize>(x: &Tensor<D>) -> Option<f64> {
+    const CHUNK: usize = 1 << 14;
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let primitive = match x.clone().try_into_primitive::<Flex>() {
+        Ok(primitive) => primitive,
+        Err(_) => autodiff32(x.clone()).ok()?.primitive().clone(),
+    };
+    let primitive = contiguous(primitive);
+    let total = values(&primitive)
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut total = 0.0;
+            sum_of_squares_into(chunk, &mut total);
+            total
+        })
+        .sum();
+    Some(total)
+}
+
+/// Rows of a layer norm per task on the thread pool.
+const NORM_ROWS: usize = 16;
+
+/// `layer`'s gamma and beta as contiguous Flex float32 primitives (`None` when there is no
+/// beta or they are not Flex float32).
+fn norm_parameters(layer: &LayerNorm) -> Option<(FlexTensor, FlexTensor)> {
+    let gamma = float32(layer.gamma.val()).ok()?;
+    let beta = float32(layer.beta.as_ref()?.val()).ok()?;
+    Some((contiguous(gamma), contiguous(beta)))
+}
+
+/// The same, read from autodiff parameters, with their nodes.
+fn norm_parameters_autodiff(layer: &LayerNorm) -> Option<[AutodiffPrimitive; 2]> {
+    let gamma = autodiff32(layer.gamma.val()).ok()?;
+    let beta = autodiff32(layer.beta.as_ref()?.val()).ok()?;
+    Some([gamma, beta])
+}
+
+type AutodiffPrimitive = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
+
+/// `layer(x + residual)` (or `layer(x)`) in one pass per row, in place on `x`'s buffer when it
+/// owns it; the inputs come back when they are not Flex float32 without autodiff.
+pub fn add_layer_norm<const D: usize>(
+    x: Tensor<D>,
+    residual: Option<Tensor<D>>,
+    layer: &LayerNorm,
+    epsilon: f64,
+) -> Result<Tensor<D>, (Tensor<D>, Option<Tensor<D>>)> {
+    let Some((gamma, beta)) = norm_parameters(layer) else {
+        return Err((x, residual));
+    };
+    if x.dims()[D - 1] != gamma.layout().num_elements() {
+        return Err((x, residual));
+    }
+    let residual = match residual.map(float32) {
+        None => None,
+        Some(Ok(r)) => Some(contiguous(r)),
+        Some(Err(r)) => return Err((x, Some(r))),
+    };
+    let x = match float32(x) {
+        Ok(x) => x,
+        Err(x) => return Err((x, residual.map(tensor))),
+    };
+    if residual
+        .as_ref()
+        .is_some_and(|r| r.layout().shape() != x.layout().shape())
+    {
+        return Err((tensor(x), residual.map(tensor)));
+    }
+    let (gamma, beta) = (values(&gamma), values(&beta));
+    let width = gamma.len();
+    let out = map_in_place(x, |v| {
+        let chunk = NORM_ROWS * width;
+        match &residual {
+            Some(r) => v
+                .par_chunks_mut(chunk)
+                .zip(values(r).par_chunks(chunk))
+                .for_each(|(v, r)| layer_norm_rows(v, Some(r), gamma, beta, epsilon as f32, None)),
+            None => v
+                .par_chunks_mut(chunk)
+                .for_each(|v| layer_norm_rows(v, None, gamma, beta, epsilon as f32, None)),
+        }
+    });
+    Ok(tensor(out))
+}
+
+/// What layer norm's backward needs from its forward pass.
+#[derive(Debug, Clone)]
+struct LayerNormState {
+    /// `(x - mean) / σ`, shaped as the input.
+    normalized: FlexTensor,
+    /// `1 / σ` per row.
+    inverse_stds: FlexTensor,
+    gamma: FlexTensor,
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        let gamma = values(&state.gamma);
+        let width = gamma.len();
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let mut partial = (vec![0.0f32; width], vec![0.0f32; width]);
+        let grad_input = map_in_place(grad, |g| {
+            let chunk = NORM_ROWS * width;
+            partial = g
+                .par_chunks_mut(chunk)
+                .zip(values(&state.normalized).par_chunks(chunk))
+                .zip(values(&state.inverse_stds).par_chunks(NORM_ROWS))
+                .map(|((g, x), inverse)| {
+                    let (mut dg, mut db) = (vec![0.0f32; width], vec![0.0f32; width]);
+                    layer_norm_backward_rows(g, x, inverse, gamma, &mut dg, &mut db);
+                    (dg, db)
+                })
+                .reduce(
+                    || (vec![0.0f32; width], vec![0.0f32; width]),
+                    |(mut ga, mut ba), (gb, bb)| {
+                        ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+                        ba.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
+                        (ga, ba)
+                    },
+                );
+        });
+        let [input, gamma_node, beta_node] = ops.parents;
+        if let Some(node) = input {
+            grads.register::<Flex>(node.id, grad_input);
+        }
+        let (grad_gamma, grad_beta) = partial;
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, from_vec(grad_gamma, vec![width]));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Flex>(node.id, from_vec(grad_beta, vec![width]));
+        }
+    }
+}
+
+/// `layer(x)` on autodiff Flex tensors (training): the one-pass kernel forward and one
+/// backward node for input, gamma and beta (Burn composes layer norm of eight operations,
+/// each a pass with its own backward, in training).
+pub fn layer_norm_autodiff<const D: usize>(
+    x: Tensor<D>,
+    layer: &LayerNorm,
+    epsilon: f64,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let Some([gamma, beta]) = norm_parameters_autodiff(layer) else {
+        return Err(x);
+    };
+    let x = autodiff32(x)?;
+    let width = gamma.primitive().layout().num_elements();
+    let input = contiguous(x.primitive().clone());
+    let dims = input.layout().shape().to_vec();
+    if dims[D - 1] != width || beta.primitive().layout().num_elements() != width {
+        return Err(Tensor::from_primitive::<Autodiff<Flex>>(x));
+    }
+    let gamma_values = contiguous(gamma.primitive().clone());
+    let beta_values = contiguous(beta.primitive().clone());
+    let rows = input.layout().num_elements() / width.max(1);
+    let mut out = values(&input).to_vec();
+    let mut normalized = vec![0.0f32; out.len()];
+    let mut inverse_stds = vec![0.0f32; rows];
+    let chunk = NORM_ROWS * width;
+    out.par_chunks_mut(chunk)
+        .zip(normalized.par_chunks_mut(chunk))
+        .zip(inverse_stds.par_chunks_mut(NORM_ROWS))
+        .for_each(|((v, x), inverse)| {
+            layer_norm_rows(
+                v,
+                None,
+                values(&gamma_values),
+                values(&beta_values),
+                epsilon as f32,
+                Some((x, inverse)),
+            )
+        });
+    let out = from_vec(out, dims.clone());
+    let nodes = [x.node(), gamma.node(), beta.node()];
+    let out = match LayerNormBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = LayerNormState {
+                normalized: from_vec(normalized, dims),
+                inverse_stds: from_vec(inverse_stds, vec![rows]),
+                gamma: gamma_values,
             };
             prep.finish(state, out)
         }

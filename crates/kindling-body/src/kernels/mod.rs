@@ -13,7 +13,7 @@ mod flex;
 #[cfg(feature = "flex")]
 mod math;
 
-use burn::nn::{Dropout, Linear};
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation;
@@ -70,6 +70,16 @@ pub fn dropout<const D: usize>(x: Tensor<D>, layer: &Dropout) -> Tensor<D> {
     layer.forward(x)
 }
 
+/// `Σ x²` over every element, as float64: one vectorized pass on Flex (gradient clipping
+/// reads every gradient this way), Burn's operations elsewhere.
+pub fn sum_of_squares<const D: usize>(x: &Tensor<D>) -> f64 {
+    #[cfg(feature = "flex")]
+    if let Some(total) = flex::sum_of_squares(x) {
+        return total;
+    }
+    x.clone().powi_scalar(2).sum().into_scalar::<f64>()
+}
+
 /// The hyper-parameters of one [`adamw_step`].
 #[derive(Debug, Clone, Copy)]
 pub struct AdamWStep {
@@ -120,6 +130,35 @@ pub fn adamw_step<const D: usize>(
         let _ = step;
         Err((param, grad, moments))
     }
+}
+
+/// `layer(x + residual)` (`layer(x)` without a residual) with the layer norm's `epsilon`
+/// (Burn's `LayerNorm` keeps its own private). On Flex one pass per row, in place in
+/// inference, and in training one autodiff operation with its own backward (Burn composes
+/// layer norm of eight operations there).
+pub fn add_layer_norm<const D: usize>(
+    x: Tensor<D>,
+    residual: Option<Tensor<D>>,
+    layer: &LayerNorm,
+    epsilon: f64,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let (x, residual) = match flex::add_layer_norm(x, residual, layer, epsilon) {
+        Ok(out) => return out,
+        Err(inputs) => inputs,
+    };
+    let x = match residual {
+        Some(residual) => x + residual,
+        None => x,
+    };
+    #[cfg(feature = "flex")]
+    let x = match flex::layer_norm_autodiff(x, layer, epsilon) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
+    #[cfg(not(feature = "flex"))]
+    let _ = epsilon;
+    layer.forward(x)
 }
 
 /// Exact GELU (`transformers`' `"gelu"`), element-wise.
