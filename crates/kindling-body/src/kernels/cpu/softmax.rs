@@ -1,0 +1,242 @@
+//! Row softmax (normalized, or unnormalized with the row sums apart) and its backward.
+
+use super::LANES;
+use super::activation::exp;
+
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
+        }
+    }
+    let tail = chunks.remainder().iter().fold(f32::MIN, |m, &v| m.max(v));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// `row <- exp(row - max)`, returning the sum.
+#[inline(always)]
+fn exp_shifted_sum(row: &mut [f32], max: f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk.iter_mut()) {
+            *v = exp(*v - max);
+            *lane += *v;
+        }
+    }
+    let mut tail = 0.0;
+    for v in chunks.into_remainder() {
+        *v = exp(*v - max);
+        tail += *v;
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn softmax_rows_body(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    for row in scores.chunks_exact_mut(width) {
+        if let Some(bias) = bias {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        let max = row_max(row);
+        let inverse = 1.0 / exp_shifted_sum(row, max);
+        for v in row.iter_mut() {
+            *v *= inverse;
+        }
+    }
+}
+
+dispatch!(
+    /// Softmax of each `width`-long row of `scores` after adding `bias` (one value per column,
+    /// 0 for a real key and `f32::MIN` for padding, as `transformers`' additive mask).
+    softmax_rows(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    softmax_rows_body(scores, width, bias)
+});
+
+/// The maximum of `row + bias` (element-wise), without writing either.
+#[inline(always)]
+fn biased_row_max(row: &[f32], bias: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; LANES];
+    let mut chunks = row.chunks_exact(LANES).zip(bias.chunks_exact(LANES));
+    for (r, b) in &mut chunks {
+        for ((lane, &v), &w) in lanes.iter_mut().zip(r).zip(b) {
+            *lane = lane.max(v + w);
+        }
+    }
+    let done = row.len() / LANES * LANES;
+    let tail = row[done..]
+        .iter()
+        .zip(&bias[done..])
+        .fold(f32::MIN, |m, (&v, &w)| m.max(v + w));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
+#[inline(always)]
+fn softmax_rows_unnormalized_body(
+    scores: &mut [f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    inverse_sums: &mut [f32],
+) {
+    for (row, inverse) in scores.chunks_exact_mut(width).zip(inverse_sums.iter_mut()) {
+        let sum = match bias {
+            Some(bias) => {
+                let max = biased_row_max(row, bias);
+                let mut lanes = [0.0f32; LANES];
+                let mut chunks = row.chunks_exact_mut(LANES).zip(bias.chunks_exact(LANES));
+                for (r, b) in &mut chunks {
+                    for ((lane, v), &w) in lanes.iter_mut().zip(r.iter_mut()).zip(b) {
+                        *v = exp(*v + w - max);
+                        *lane += *v;
+                    }
+                }
+                let done = width / LANES * LANES;
+                let mut tail = 0.0;
+                for (v, &w) in row[done..].iter_mut().zip(&bias[done..]) {
+                    *v = exp(*v + w - max);
+                    tail += *v;
+                }
+                lanes.iter().sum::<f32>() + tail
+            }
+            None => {
+                let max = row_max(row);
+                exp_shifted_sum(row, max)
+            }
+        };
+        *inverse = 1.0 / sum;
+    }
+}
+
+dispatch!(
+    /// As [`softmax_rows`] but leaves each row unnormalized, `exp(row + bias - max)`, and writes
+    /// `1 / Σ` of each row to `inverse_sums`: the caller scales the (much narrower) product of the
+    /// weights with the values instead, saving a full pass over the scores (the bias is folded into
+    /// the two passes left).
+    softmax_rows_unnormalized(
+    scores: &mut [f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    inverse_sums: &mut [f32]
+) {
+    softmax_rows_unnormalized_body(scores, width, bias, inverse_sums)
+});
+
+#[inline(always)]
+fn softmax_backward_body(grad: &mut [f32], probs: &[f32], width: usize) {
+    for (g, p) in grad.chunks_exact_mut(width).zip(probs.chunks_exact(width)) {
+        let mut lanes = [0.0f32; LANES];
+        let mut chunks = g.chunks_exact(LANES).zip(p.chunks_exact(LANES));
+        for (gc, pc) in &mut chunks {
+            for ((lane, a), b) in lanes.iter_mut().zip(gc).zip(pc) {
+                *lane += a * b;
+            }
+        }
+        let done = width / LANES * LANES;
+        let tail: f32 = g[done..].iter().zip(&p[done..]).map(|(a, b)| a * b).sum();
+        let dot = lanes.iter().sum::<f32>() + tail;
+        for (a, b) in g.iter_mut().zip(p) {
+            *a = b * (*a - dot);
+        }
+    }
+}
+
+dispatch!(
+    /// Softmax's backward on each `width`-long row: `grad <- p ⊙ (grad - Σ grad ⊙ p)`, where
+    /// `grad` comes in as the gradient of the probabilities `p` and leaves as that of the scores.
+    softmax_backward_rows(grad: &mut [f32], probs: &[f32], width: usize) {
+    softmax_backward_body(grad, probs, width)
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unnormalized_softmax_times_its_inverse_sums_is_the_softmax() {
+        let width = 45;
+        let scores: Vec<f32> = (0..3 * width)
+            .map(|i| ((i * 13) % 17) as f32 * 0.4 - 3.0)
+            .collect();
+        let bias: Vec<f32> = (0..width)
+            .map(|j| if j % 7 == 3 { f32::MIN } else { 0.0 })
+            .collect();
+        for bias in [None, Some(bias.as_slice())] {
+            let mut want = scores.clone();
+            softmax_rows(&mut want, width, bias);
+            let mut got = scores.clone();
+            let mut inverse = vec![0.0f32; 3];
+            softmax_rows_unnormalized(&mut got, width, bias, &mut inverse);
+            for (row, (g, w)) in got.chunks(width).zip(want.chunks(width)).enumerate() {
+                for (a, b) in g.iter().zip(w) {
+                    assert!((a * inverse[row] - b).abs() < 1e-6);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_backward_matches_the_jacobian() {
+        let width = 21;
+        let mut probs: Vec<f32> = (0..2 * width).map(|i| ((i * 5) % 7) as f32 * 0.3).collect();
+        softmax_rows(&mut probs, width, None);
+        let upstream: Vec<f32> = (0..2 * width)
+            .map(|i| ((i * 3) % 11) as f32 - 5.0)
+            .collect();
+        let mut grad = upstream.clone();
+        softmax_backward_rows(&mut grad, &probs, width);
+        for row in 0..2 {
+            let p = &probs[row * width..][..width];
+            let u = &upstream[row * width..][..width];
+            for j in 0..width {
+                // d/ds_j of Σ_i u_i p_i = Σ_i u_i p_i (δ_ij - p_j)
+                let want: f64 = (0..width)
+                    .map(|i| {
+                        let delta = if i == j { 1.0 } else { 0.0 };
+                        u[i] as f64 * p[i] as f64 * (delta - p[j] as f64)
+                    })
+                    .sum();
+                let got = grad[row * width + j] as f64;
+                assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_rows_mask_padding_and_sum_to_one() {
+        let width = 37;
+        let mut scores: Vec<f32> = (0..3 * width)
+            .map(|i| ((i * 7) % 11) as f32 - 5.0)
+            .collect();
+        let original = scores.clone();
+        let bias: Vec<f32> = (0..width)
+            .map(|j| if j % 5 == 4 { f32::MIN } else { 0.0 })
+            .collect();
+        softmax_rows(&mut scores, width, Some(&bias));
+        for (row, input) in scores.chunks(width).zip(original.chunks(width)) {
+            let max = input
+                .iter()
+                .zip(&bias)
+                .filter(|(_, b)| **b == 0.0)
+                .fold(f32::MIN, |m, (v, _)| m.max(*v));
+            let total: f64 = input
+                .iter()
+                .zip(&bias)
+                .filter(|(_, b)| **b == 0.0)
+                .map(|(v, _)| ((v - max) as f64).exp())
+                .sum();
+            for ((got, x), b) in row.iter().zip(input).zip(&bias) {
+                let want = if *b == 0.0 {
+                    ((x - max) as f64).exp() / total
+                } else {
+                    0.0
+                };
+                assert!((*got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+            }
+        }
+    }
+}

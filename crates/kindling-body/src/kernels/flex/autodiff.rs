@@ -1,0 +1,334 @@
+//! Kindling's kernels as autodiff operations on Flex (training): each forward runs the
+//! kernel and registers one backward node that computes every input's gradient in one pass,
+//! where Burn would record (and later differentiate) each elementary operation.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::nn::LayerNorm;
+use burn::prelude::*;
+use burn::tensor::DType;
+use rayon::prelude::*;
+
+use super::{
+    AttentionInputs, NORM_ROWS, contiguous, dropout_draw, float32, from_vec, gelu_in_parallel,
+    map_in_place, values,
+};
+use crate::kernels::KeyBias;
+use crate::kernels::cpu::activation::gelu_backward_in_place;
+use crate::kernels::cpu::attention::{
+    AttentionShape, ProbsDropout, attention_backward, attention_train,
+};
+use crate::kernels::cpu::norm::{layer_norm_backward_rows, layer_norm_rows};
+
+/// The autodiff primitive of a float32 tensor on Flex with autodiff (Burn's default strategy,
+/// no gradient checkpointing).
+pub(super) fn autodiff32<const D: usize>(
+    tensor: Tensor<D>,
+) -> Result<<Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive, Tensor<D>> {
+    if tensor.dtype() != DType::F32 {
+        return Err(tensor);
+    }
+    tensor
+        .clone()
+        .try_into_primitive::<Autodiff<Flex>>()
+        .map_err(|_| tensor)
+}
+
+/// GELU's backward with the vectorized derivative; the state is the input.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let input = contiguous(ops.state);
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            map_in_place(grad, |g| {
+                let x = values(&input);
+                const CHUNK: usize = 1 << 15;
+                g.par_chunks_mut(CHUNK)
+                    .zip(x.par_chunks(CHUNK))
+                    .for_each(|(g, x)| gelu_backward_in_place(g, x));
+            })
+        });
+    }
+}
+
+/// Exact GELU on an autodiff Flex tensor: the vectorized kernel forward, and a backward node
+/// with the vectorized derivative (Burn's runs `erf` and `exp` element by element).
+pub fn gelu_autodiff<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let x = autodiff32(x)?;
+    let input = x.primitive().clone();
+    let output = map_in_place(input.clone(), gelu_in_parallel);
+    let out = match GeluBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(input, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+/// What the attention backward needs from its forward pass.
+#[derive(Debug, Clone)]
+struct AttentionState {
+    query: FlexTensor,
+    key: FlexTensor,
+    value: FlexTensor,
+    /// `[batch, heads, seq_q, seq_k]`, before dropout.
+    probs: FlexTensor,
+    shape: AttentionShape,
+    scale: f32,
+    dropout: Option<ProbsDropout>,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        let grad_out = contiguous(grads.consume::<Flex>(&ops.node));
+        let dims = state.query.layout().shape().to_vec();
+        let key_dims = state.key.layout().shape().to_vec();
+        let mut dq = vec![0.0f32; state.query.layout().num_elements()];
+        let mut dk = vec![0.0f32; state.key.layout().num_elements()];
+        let mut dv = vec![0.0f32; state.value.layout().num_elements()];
+        attention_backward(
+            values(&state.query),
+            values(&state.key),
+            values(&state.value),
+            values(&state.probs),
+            values(&grad_out),
+            state.scale,
+            state.shape,
+            state.dropout,
+            &mut dq,
+            &mut dk,
+            &mut dv,
+        );
+        let [query, key, value] = ops.parents;
+        if let Some(node) = query {
+            grads.register::<Flex>(node.id, from_vec(dq, dims));
+        }
+        if let Some(node) = key {
+            grads.register::<Flex>(node.id, from_vec(dk, key_dims.clone()));
+        }
+        if let Some(node) = value {
+            grads.register::<Flex>(node.id, from_vec(dv, key_dims));
+        }
+    }
+}
+
+/// Attention on autodiff Flex tensors (training): kindling's kernel forward with dropout on
+/// the probabilities (`dropout`: its probability, when active), and one backward node that
+/// computes all three input gradients per head, heads read in place.
+pub fn attention_autodiff(
+    query: Tensor<3>,
+    key: Tensor<3>,
+    value: Tensor<3>,
+    key_bias: Option<&KeyBias>,
+    heads: usize,
+    dropout: Option<f64>,
+) -> Result<Tensor<3>, AttentionInputs> {
+    let bias = match key_bias {
+        None => None,
+        Some(KeyBias::PerKey(bias)) => match float32(bias.clone()) {
+            Ok(bias) => Some(contiguous(bias)),
+            Err(_) => return Err((query, key, value)),
+        },
+        Some(KeyBias::PerQuery(_)) => return Err((query, key, value)),
+    };
+    let device = query.device();
+    let (q, k, v) = match (autodiff32(query), autodiff32(key), autodiff32(value)) {
+        (Ok(q), Ok(k), Ok(v)) => (q, k, v),
+        (q, k, v) => {
+            let back = |r: Result<_, Tensor<3>>| {
+                r.map_or_else(|t| t, Tensor::from_primitive::<Autodiff<Flex>>)
+            };
+            return Err((back(q), back(k), back(v)));
+        }
+    };
+    let nodes = [q.node(), k.node(), v.node()];
+    let query = contiguous(q.primitive().clone());
+    let key = contiguous(k.primitive().clone());
+    let value = contiguous(v.primitive().clone());
+    let dims = query.layout().shape().to_vec();
+    let [batch, seq_q, hidden] = [dims[0], dims[1], dims[2]];
+    let seq_k = key.layout().shape()[1];
+    let shape = AttentionShape {
+        batch,
+        seq_q,
+        seq_k,
+        heads,
+        head_dim: hidden / heads,
+    };
+    let scale = 1.0 / (shape.head_dim as f32).sqrt();
+    let dropout = dropout.map(|prob| dropout_draw(&device, prob));
+    let mut probs = vec![0.0f32; batch * heads * seq_q * seq_k];
+    let mut out = vec![0.0f32; batch * seq_q * hidden];
+    attention_train(
+        values(&query),
+        values(&key),
+        values(&value),
+        bias.as_ref().map(values),
+        scale,
+        shape,
+        dropout,
+        &mut probs,
+        &mut out,
+    );
+    let out = from_vec(out, dims);
+    let out = match AttentionBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = AttentionState {
+                query,
+                key,
+                value,
+                probs: from_vec(probs, vec![batch, heads, seq_q, seq_k]),
+                shape,
+                scale,
+                dropout,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+/// The same, read from autodiff parameters, with their nodes.
+fn norm_parameters_autodiff(layer: &LayerNorm) -> Option<[AutodiffPrimitive; 2]> {
+    let gamma = autodiff32(layer.gamma.val()).ok()?;
+    let beta = autodiff32(layer.beta.as_ref()?.val()).ok()?;
+    Some([gamma, beta])
+}
+
+type AutodiffPrimitive = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
+
+/// What layer norm's backward needs from its forward pass.
+#[derive(Debug, Clone)]
+struct LayerNormState {
+    /// `(x - mean) / σ`, shaped as the input.
+    normalized: FlexTensor,
+    /// `1 / σ` per row.
+    inverse_stds: FlexTensor,
+    gamma: FlexTensor,
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        let gamma = values(&state.gamma);
+        let width = gamma.len();
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let mut partial = (vec![0.0f32; width], vec![0.0f32; width]);
+        let grad_input = map_in_place(grad, |g| {
+            let chunk = NORM_ROWS * width;
+            partial = g
+                .par_chunks_mut(chunk)
+                .zip(values(&state.normalized).par_chunks(chunk))
+                .zip(values(&state.inverse_stds).par_chunks(NORM_ROWS))
+                .map(|((g, x), inverse)| {
+                    let (mut dg, mut db) = (vec![0.0f32; width], vec![0.0f32; width]);
+                    layer_norm_backward_rows(g, x, inverse, gamma, &mut dg, &mut db);
+                    (dg, db)
+                })
+                .reduce(
+                    || (vec![0.0f32; width], vec![0.0f32; width]),
+                    |(mut ga, mut ba), (gb, bb)| {
+                        ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+                        ba.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
+                        (ga, ba)
+                    },
+                );
+        });
+        let [input, gamma_node, beta_node] = ops.parents;
+        if let Some(node) = input {
+            grads.register::<Flex>(node.id, grad_input);
+        }
+        let (grad_gamma, grad_beta) = partial;
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, from_vec(grad_gamma, vec![width]));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Flex>(node.id, from_vec(grad_beta, vec![width]));
+        }
+    }
+}
+
+/// `layer(x)` on autodiff Flex tensors (training): the one-pass kernel forward and one
+/// backward node for input, gamma and beta (Burn composes layer norm of eight operations,
+/// each a pass with its own backward, in training).
+pub fn layer_norm_autodiff<const D: usize>(
+    x: Tensor<D>,
+    layer: &LayerNorm,
+    epsilon: f64,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let Some([gamma, beta]) = norm_parameters_autodiff(layer) else {
+        return Err(x);
+    };
+    let x = autodiff32(x)?;
+    let width = gamma.primitive().layout().num_elements();
+    let input = contiguous(x.primitive().clone());
+    let dims = input.layout().shape().to_vec();
+    if dims[D - 1] != width || beta.primitive().layout().num_elements() != width {
+        return Err(Tensor::from_primitive::<Autodiff<Flex>>(x));
+    }
+    let gamma_values = contiguous(gamma.primitive().clone());
+    let beta_values = contiguous(beta.primitive().clone());
+    let rows = input.layout().num_elements() / width.max(1);
+    let mut out = values(&input).to_vec();
+    let mut normalized = vec![0.0f32; out.len()];
+    let mut inverse_stds = vec![0.0f32; rows];
+    let chunk = NORM_ROWS * width;
+    out.par_chunks_mut(chunk)
+        .zip(normalized.par_chunks_mut(chunk))
+        .zip(inverse_stds.par_chunks_mut(NORM_ROWS))
+        .for_each(|((v, x), inverse)| {
+            layer_norm_rows(
+                v,
+                None,
+                values(&gamma_values),
+                values(&beta_values),
+                epsilon as f32,
+                Some((x, inverse)),
+            )
+        });
+    let out = from_vec(out, dims.clone());
+    let nodes = [x.node(), gamma.node(), beta.node()];
+    let out = match LayerNormBackward
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = LayerNormState {
+                normalized: from_vec(normalized, dims),
+                inverse_stds: from_vec(inverse_stds, vec![rows]),
+                gamma: gamma_values,
+            };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
