@@ -132,6 +132,13 @@ pub fn render(results: &Results, quick: bool) -> Report {
     if quick {
         let _ = writeln!(md, "\nA `--quick` run: inference at batch 8 × 128 only.");
     }
+    if let Some(rounds) = rows.iter().filter_map(|r| r.rounds).max() {
+        let _ = writeln!(
+            md,
+            "\nEvery measurement ran in {rounds} rounds, kindling's and PyTorch's interleaved \
+             (the order reversed every other round); each number is its fastest round's median."
+        );
+    }
 
     // Headline: the targets.
     let _ = writeln!(

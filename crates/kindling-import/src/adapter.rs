@@ -100,7 +100,7 @@ mod tests {
         let data = TensorData::new(values.clone(), [rows, cols]);
         let out = transpose_data(data);
         assert_eq!(out.shape().to_vec(), vec![cols, rows]);
-        let got: Vec<f32> = out.to_vec().unwrap();
+        let got: Vec<f32> = out.try_to_vec().unwrap();
         for r in 0..rows {
             for c in 0..cols {
                 assert_eq!(got[c * rows + r], values[r * cols + c]);

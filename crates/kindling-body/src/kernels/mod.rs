@@ -104,7 +104,8 @@ pub struct AdamWStep {
 /// pass over the four buffers (burn-optim's is a dozen tensor operations, each a full pass
 /// with its own allocation); elsewhere the inputs come back as `Err` for the caller's
 /// optimizer.
-#[allow(clippy::type_complexity)]
+// `Err` hands the inputs back for the caller's optimizer, as large as the `Ok` it replaces.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
 pub fn adamw_step<const D: usize>(
     param: Tensor<D>,
     grad: Tensor<D>,
@@ -217,6 +218,8 @@ fn in_dtype(bias: Tensor<4>, dtype: DType) -> Tensor<4> {
 ///
 /// On Flex this is kindling's kernel, forward and (with autodiff) backward; elsewhere Burn's
 /// fused attention when no dropout is active, else the decomposed computation.
+// The closure hands the inputs back as `Err` for the next path, as large as the `Ok` it replaces.
+#[allow(clippy::result_large_err)]
 pub fn attention(
     query: Tensor<3>,
     key: Tensor<3>,

@@ -15,7 +15,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let poly = p * r * r + r + 1.0;
     // 2^n built from bits. Adding 1.5 · 2^23 puts the integer n in the low mantissa bits
     // (exactly, as |n| ≤ 128), which vectorizes where `n as i32` (a saturating cast) does not.
@@ -37,7 +37,7 @@ pub fn erf(x: f32) -> f32 {
     p = p * x2 - 2.101_024e-6;
     p = p * x2 - 5.692_506_4e-5;
     p = p * x2 - 7.349_906_3e-4;
-    p = p * x2 - 2.954_600e-3;
+    p = p * x2 - 2.954_6e-3;
     p = p * x2 - 1.609_603_3e-2;
     let mut q = -1.456_607_2e-5_f32;
     q = q * x2 - 2.133_740_6e-4;

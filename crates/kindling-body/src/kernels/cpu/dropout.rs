@@ -13,12 +13,21 @@ fn hash32(index: u32, key: u64) -> u32 {
     x ^ (x >> 16)
 }
 
+/// Calls `combine(value, m)` for each element `first_index + i` of `values`, with `m` its mask
+/// value: `scale` where `hash(index, key) < threshold` (kept), else 0.
 #[inline(always)]
-fn dropout_mask_body(mask: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
+fn with_mask(
+    values: &mut [f32],
+    first_index: u64,
+    key: u64,
+    threshold: u32,
+    scale: f32,
+    combine: impl Fn(&mut f32, f32),
+) {
     let first = first_index as u32;
-    for (i, value) in mask.iter_mut().enumerate() {
+    for (i, value) in values.iter_mut().enumerate() {
         let kept = hash32(first.wrapping_add(i as u32), key) < threshold;
-        *value = if kept { scale } else { 0.0 };
+        combine(value, if kept { scale } else { 0.0 });
     }
 }
 
@@ -26,22 +35,13 @@ dispatch!(
     /// Fills `mask` with the dropout mask of elements `first_index..`: `scale` where
     /// `hash(index, key) < threshold` (kept), else 0.
     dropout_mask(mask: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
-    dropout_mask_body(mask, first_index, key, threshold, scale)
+    with_mask(mask, first_index, key, threshold, scale, |v, m| *v = m)
 });
-
-#[inline(always)]
-fn apply_dropout_body(values: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
-    let first = first_index as u32;
-    for (i, value) in values.iter_mut().enumerate() {
-        let kept = hash32(first.wrapping_add(i as u32), key) < threshold;
-        *value *= if kept { scale } else { 0.0 };
-    }
-}
 
 dispatch!(
     /// Multiplies `values` (elements `first_index..`) by the dropout mask of [`dropout_mask`].
     apply_dropout(values: &mut [f32], first_index: u64, key: u64, threshold: u32, scale: f32) {
-    apply_dropout_body(values, first_index, key, threshold, scale)
+    with_mask(values, first_index, key, threshold, scale, |v, m| *v *= m)
 });
 
 #[cfg(test)]

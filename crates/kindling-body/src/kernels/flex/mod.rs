@@ -4,6 +4,10 @@
 //! tensors are not plain Flex float32 tensors (autodiff, another backend, another dtype), hands
 //! them back untouched for the generic path.
 
+// `Err` hands the inputs back to the caller's fallback path; `Ok` carries tensors of the same
+// size, so boxing the error would only add an allocation per call.
+#![allow(clippy::result_large_err)]
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::{DispatchDevice, Flex};
 use burn::nn::{LayerNorm, Linear};
@@ -219,6 +223,16 @@ pub fn linear<const D: usize>(
 
 type AttentionInputs = (Tensor<3>, Tensor<3>, Tensor<3>);
 
+/// The `[batch, seq_k]` key bias as a contiguous Flex float32 primitive (`Some(None)` without
+/// one), or `None` when it is not in the form the kernels take.
+fn key_bias_primitive(key_bias: Option<&KeyBias>) -> Option<Option<FlexTensor>> {
+    match key_bias {
+        None => Some(None),
+        Some(KeyBias::PerKey(bias)) => float32(bias.clone()).ok().map(|b| Some(contiguous(b))),
+        Some(KeyBias::PerQuery(_)) => None,
+    }
+}
+
 /// Attention with heads read in place (see the `attention` kernel).
 pub fn attention(
     query: Tensor<3>,
@@ -227,13 +241,8 @@ pub fn attention(
     key_bias: Option<&KeyBias>,
     heads: usize,
 ) -> Result<Tensor<3>, AttentionInputs> {
-    let bias = match key_bias {
-        None => None,
-        Some(KeyBias::PerKey(bias)) => match float32(bias.clone()) {
-            Ok(bias) => Some(contiguous(bias)),
-            Err(_) => return Err((query, key, value)),
-        },
-        Some(KeyBias::PerQuery(_)) => return Err((query, key, value)),
+    let Some(bias) = key_bias_primitive(key_bias) else {
+        return Err((query, key, value));
     };
     let [batch, seq_q, hidden] = query.dims();
     let [_, seq_k, _] = key.dims();
