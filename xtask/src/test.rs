@@ -90,22 +90,34 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
 
     let export_dir = root.join("target").join("kindling-export");
     let _ = std::fs::remove_dir_all(&export_dir);
+    // One build for every backend: a second `cargo test` with more features would rebuild the
+    // whole dependency graph (feature unification changes), doubling CI's build time.
     let mut test = cargo();
     test.current_dir(&root)
         .args(["test", "--workspace"])
-        .env("KINDLING_EXPORT_DIR", &export_dir)
-        .args(&args.cargo_args);
+        .env("KINDLING_EXPORT_DIR", &export_dir);
+    let features = extra_features(&extra);
+    if !features.is_empty() {
+        test.arg("--features").arg(features.join(","));
+    }
+    for backend in &extra {
+        test.envs(backend.env.iter().map(|(k, v)| (k, v)));
+    }
+    test.args(&args.cargo_args);
     if let Some(dir) = &minilm {
         test.env("KINDLING_MINILM_DIR", dir);
     }
     if ci {
         test.env("KINDLING_REQUIRE_ALL", "1");
     }
-    run_step("cargo test --workspace (flex, ndarray)", &mut test)?;
-
-    if !extra.is_empty() {
-        run_extra_backends(&root, &extra, minilm.as_deref(), ci, &args.cargo_args)?;
-    }
+    let backends: Vec<&str> = ["flex", "ndarray"]
+        .into_iter()
+        .chain(extra.iter().map(|b| b.feature))
+        .collect();
+    run_step(
+        &format!("cargo test --workspace (backends: {})", backends.join(", ")),
+        &mut test,
+    )?;
 
     if let Some(python) = &python {
         check_exports(python, &root, &export_dir)?;
@@ -190,15 +202,10 @@ fn wgpu_env() -> anyhow::Result<Vec<(String, std::ffi::OsString)>> {
     Ok(vec![("XDG_RUNTIME_DIR".into(), dir.into_os_string())])
 }
 
-/// Runs the backend-parametrized tests again with the extra backends built in: every
-/// `test_device!` test on those backends, and the xtask commands on every built backend.
-fn run_extra_backends(
-    root: &Path,
-    extra: &[ExtraBackend],
-    minilm: Option<&Path>,
-    ci: bool,
-    cargo_args: &[String],
-) -> anyhow::Result<()> {
+/// The cargo features that build the extra backends into the test crates and `xtask` (whose
+/// tests run its commands on every built backend); on an NVIDIA GPU with LibTorch, also
+/// LibTorch's CUDA device.
+fn extra_features(extra: &[ExtraBackend]) -> Vec<String> {
     let mut features: Vec<String> = extra
         .iter()
         .flat_map(|b| {
@@ -212,31 +219,7 @@ fn run_extra_backends(
     if gpu && extra.iter().any(|b| b.feature == "tch") {
         features.push("kindling-tests/gpu".into());
     }
-    let mut test = cargo();
-    test.current_dir(root)
-        .args(["test", "-p", "kindling-tests", "-p", "xtask", "--features"])
-        .arg(features.join(","))
-        .args(cargo_args)
-        .arg("--");
-    for backend in extra {
-        test.arg(format!("::{}", backend.feature));
-        test.envs(backend.env.iter().map(|(k, v)| (k, v)));
-    }
-    if gpu {
-        test.arg("::tch_cuda");
-    }
-    test.arg("every_built_backend");
-    if let Some(dir) = minilm {
-        test.env("KINDLING_MINILM_DIR", dir);
-    }
-    if ci {
-        test.env("KINDLING_REQUIRE_ALL", "1");
-    }
-    let names: Vec<&str> = extra.iter().map(|b| b.feature).collect();
-    run_step(
-        &format!("cargo test (backends: {})", names.join(", ")),
-        &mut test,
-    )
+    features
 }
 
 /// Loads every checkpoint the Rust tests exported with `transformers` and compares its outputs
