@@ -70,6 +70,9 @@ pub struct BenchArgs {
     /// Do not rewrite docs/benchmarks.md and docs/benchmarks.svg.
     #[arg(long)]
     no_docs: bool,
+    /// Measure nothing: regenerate the docs from a `results.json` an earlier run wrote.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    report_from: Option<PathBuf>,
 }
 
 /// One measurement, as both halves print it.
@@ -460,6 +463,17 @@ fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
 /// Runs the benchmark and writes the report.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let root = repo_root();
+    if let Some(path) = &args.report_from {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let results: Results = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a results.json of `cargo xtask bench`",
+                path.display()
+            )
+        })?;
+        return render_docs(&root, &results, &args);
+    }
     let python =
         fixture_python(true)?.context("the PyTorch half needs the fixture Python environment")?;
     let threads = args
@@ -536,6 +550,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|b| Participant::Kindling(b.clone()))
         .chain(torch_modes.iter().map(|m| Participant::Torch(m.clone())))
         .collect();
+    let machine = describe_machine(&python, threads);
     let mut rows = Vec::new();
     for round in 0..args.rounds.max(1) {
         eprintln!("bench: round {} of {}", round + 1, args.rounds.max(1));
@@ -556,25 +571,39 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 rows.extend(measured.into_iter().map(|row| (round, row)));
             }
         }
+        // Written after every round, so an interrupted run keeps what it measured.
+        let results = Results {
+            machine: machine.clone(),
+            rows: best_of_rounds(rows.clone()),
+        };
+        write_results(&root, &out, &results, &args)?;
     }
-    let rows = best_of_rounds(rows);
+    Ok(())
+}
 
-    let results = Results {
-        machine: describe_machine(&python, threads),
-        rows,
-    };
+/// Writes `results.json`, then the summary and the docs.
+fn write_results(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    results: &Results,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
     let json = out.join("results.json");
-    kindling::import::write_atomically(&json, serde_json::to_string_pretty(&results)?.as_bytes())?;
+    kindling::import::write_atomically(&json, serde_json::to_string_pretty(results)?.as_bytes())?;
     eprintln!("bench: wrote {}", json.display());
+    render_docs(root, results, args)
+}
 
-    let report = crate::bench_report::render(&results, args.quick);
+/// Prints the summary and regenerates the docs from `results` (unless `--no-docs`).
+fn render_docs(root: &std::path::Path, results: &Results, args: &BenchArgs) -> anyhow::Result<()> {
+    let report = crate::bench_report::render(results, args.quick);
     println!("{}", report.summary);
     if !args.no_docs {
         let doc = root.join("docs/benchmarks.md");
         let current = std::fs::read_to_string(&doc).unwrap_or_default();
         kindling::import::write_atomically(&doc, splice(&current, &report.markdown).as_bytes())?;
         let svg = root.join("docs/benchmarks.svg");
-        crate::bench_report::plot(&results, &svg)?;
+        crate::bench_report::plot(results, &svg)?;
         eprintln!("bench: wrote {} and {}", doc.display(), svg.display());
     }
     Ok(())
@@ -742,5 +771,54 @@ mod tests {
         let appended = splice("# Benchmarks\n\nhand\n", "new");
         assert!(appended.starts_with("# Benchmarks\n\nhand\n\n"));
         assert!(appended.ends_with(&format!("{BEGIN}\nnew\n{END}\n")));
+    }
+
+    #[test]
+    fn memory_is_judged_on_the_leanest_backend_and_only_a_90_mb_load_on_time() {
+        let mib = |n: u64| Some(n * 1024 * 1024);
+        let memory = |framework: &str, backend: &str, median_s: f64, peak: Option<u64>| Row {
+            framework: framework.into(),
+            purpose: "memory".into(),
+            peak_rss_bytes: peak,
+            ..row(backend, Some(median_s), None)
+        };
+        let load = |framework: &str, backend: &str, model: &str, median_s: f64, bytes: u64| Row {
+            framework: framework.into(),
+            model: model.into(),
+            kind: "load".into(),
+            purpose: "load".into(),
+            batch: None,
+            seq: None,
+            bytes: Some(bytes),
+            ..row(backend, Some(median_s), None)
+        };
+        let results = Results {
+            machine: BTreeMap::new(),
+            rows: vec![
+                // tch is the fastest but holds LibTorch's libraries: ndarray is the leanest.
+                memory("kindling", "tch", 0.05, mib(900)),
+                memory("kindling", "ndarray", 0.20, mib(300)),
+                memory("pytorch", "eager", 0.10, mib(800)),
+                load("kindling", "flex", "minilm", 0.14, 91_000_000),
+                load("pytorch", "eager", "minilm", 0.07, 91_000_000),
+                load("kindling", "flex", "bert-base", 0.63, 438_000_000),
+                load("pytorch", "eager", "bert-base", 0.17, 438_000_000),
+            ],
+        };
+        let report = crate::bench_report::render(&results, false).summary;
+        let line = |prefix: &str| {
+            report
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{report}"))
+                .to_string()
+        };
+        let memory_line = line("| Peak memory minilm, inference");
+        assert!(memory_line.contains("300 (ndarray)"), "{memory_line}");
+        assert!(memory_line.ends_with("| met |"), "{memory_line}");
+        assert!(line("| Load minilm").ends_with("| met |"));
+        let bert = line("| Load bert-base");
+        assert!(bert.ends_with("| – |"), "{bert}");
+        assert!(bert.contains("| 0.27× |"), "{bert}");
     }
 }

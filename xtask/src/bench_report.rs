@@ -112,6 +112,21 @@ fn best_kindling<'a>(
         })
 }
 
+/// The kindling CPU backend with the lowest peak memory for one measurement.
+fn leanest_kindling<'a>(
+    rows: &'a [Row],
+    purpose: &str,
+    model: &str,
+    cell: Option<(usize, usize)>,
+) -> Option<&'a Row> {
+    kindling_backends(rows)
+        .iter()
+        .filter(|b| !b.contains("cuda"))
+        .filter_map(|b| find(rows, purpose, model, b, cell))
+        .filter(|r| r.peak_rss_bytes.is_some())
+        .min_by_key(|r| r.peak_rss_bytes)
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "missed" }
 }
@@ -135,16 +150,19 @@ pub fn render(results: &Results, quick: bool) -> Report {
     if let Some(rounds) = rows.iter().filter_map(|r| r.rounds).max() {
         let _ = writeln!(
             md,
-            "\nEvery measurement ran in {rounds} rounds, kindling's and PyTorch's interleaved \
-             (the order reversed every other round); each number is its fastest round's median."
+            "\nEvery measurement ran in {rounds} round{}, kindling's and PyTorch's interleaved \
+             (the order reversed every other round); each number is its fastest round's median.",
+            if rounds == 1 { "" } else { "s" }
         );
     }
 
     // Headline: the targets.
     let _ = writeln!(
         md,
-        "\n## Against the targets\n\nRatios are kindling's best CPU backend over PyTorch eager \
-         (and over `torch.compile` where it ran).\n\n| Target | Goal | kindling | PyTorch eager | \
+        "\n## Against the targets\n\nRatios are kindling's best CPU backend (the fastest for \
+         speed, the leanest for memory) over PyTorch eager (and over `torch.compile` where it \
+         ran); for load, the ratio is of speeds (PyTorch's seconds over kindling's). The load \
+         target is for a 90 MB checkpoint; the BERT-base row (438 MB) is for information.\n\n| Target | Goal | kindling | PyTorch eager | \
          torch.compile | Ratio vs eager | Ratio vs compile | |\n|---|---|---|---|---|---|---|---|"
     );
     for model in models(rows) {
@@ -195,7 +213,7 @@ pub fn render(results: &Results, quick: bool) -> Report {
             ("train", "training step"),
         ] {
             if let (Some(ours), Some(eager)) = (
-                best_kindling(
+                leanest_kindling(
                     rows,
                     purpose,
                     &model,
@@ -241,17 +259,28 @@ pub fn render(results: &Results, quick: bool) -> Report {
         if let Some(ours) = fastest_load {
             let eager = find(rows, "load", &model, EAGER, None);
             let o = ours.median_s.unwrap_or(f64::MAX);
+            // The target names a 90 MB checkpoint; a larger one is reported, not judged.
+            let judged = ours.bytes.unwrap_or(0) <= 150_000_000;
             let line = format!(
-                "| Load {model} ({:.0} MB) (s) | < {load_target} s | {o:.3} ({}) | {} | – | {} | – | {} |",
+                "| Load {model} ({:.0} MB) (s) | {} | {o:.3} ({}) | {} | – | {} | – | {} |",
                 ours.bytes.unwrap_or(0) as f64 / 1e6,
+                if judged {
+                    format!("< {load_target} s")
+                } else {
+                    "–".into()
+                },
                 ours.backend,
                 eager
                     .and_then(|e| e.median_s)
                     .map_or("–".into(), |e| format!("{e:.3}")),
                 eager
                     .and_then(|e| e.median_s)
-                    .map_or("–".into(), |e| format!("{:.2}× faster", e / o)),
-                verdict(o < load_target),
+                    .map_or("–".into(), |e| ratio_text(e, o)),
+                if judged {
+                    verdict(o < load_target)
+                } else {
+                    "–"
+                },
             );
             let _ = writeln!(md, "{line}");
             let _ = writeln!(summary, "{line}");
