@@ -583,8 +583,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Writes `results.json`, then the summary and the docs.
 fn write_results(
-    root: &std::path::Path,
-    out: &std::path::Path,
+    root: &Path,
+    out: &Path,
     results: &Results,
     args: &BenchArgs,
 ) -> anyhow::Result<()> {
@@ -595,7 +595,7 @@ fn write_results(
 }
 
 /// Prints the summary and regenerates the docs from `results` (unless `--no-docs`).
-fn render_docs(root: &std::path::Path, results: &Results, args: &BenchArgs) -> anyhow::Result<()> {
+fn render_docs(root: &Path, results: &Results, args: &BenchArgs) -> anyhow::Result<()> {
     let report = crate::bench_report::render(results, args.quick);
     println!("{}", report.summary);
     if !args.no_docs {

@@ -94,35 +94,41 @@ fn throughput(row: Option<&Row>) -> Option<f64> {
     row.and_then(|r| r.throughput)
 }
 
+/// One measurement's rows from every kindling CPU backend that ran it.
+fn kindling_cpu_rows<'a>(
+    rows: &'a [Row],
+    purpose: &'a str,
+    model: &'a str,
+    cell: Option<(usize, usize)>,
+) -> impl Iterator<Item = &'a Row> {
+    kindling_backends(rows)
+        .into_iter()
+        .filter(|b| !b.contains("cuda"))
+        .filter_map(move |b| find(rows, purpose, model, &b, cell))
+}
+
 /// The best kindling backend for one measurement (highest throughput).
 fn best_kindling<'a>(
     rows: &'a [Row],
-    purpose: &str,
-    model: &str,
+    purpose: &'a str,
+    model: &'a str,
     cell: Option<(usize, usize)>,
 ) -> Option<&'a Row> {
-    kindling_backends(rows)
-        .iter()
-        .filter(|b| !b.contains("cuda"))
-        .filter_map(|b| find(rows, purpose, model, b, cell))
-        .max_by(|a, b| {
-            a.throughput
-                .unwrap_or(0.0)
-                .total_cmp(&b.throughput.unwrap_or(0.0))
-        })
+    kindling_cpu_rows(rows, purpose, model, cell).max_by(|a, b| {
+        a.throughput
+            .unwrap_or(0.0)
+            .total_cmp(&b.throughput.unwrap_or(0.0))
+    })
 }
 
 /// The kindling CPU backend with the lowest peak memory for one measurement.
 fn leanest_kindling<'a>(
     rows: &'a [Row],
-    purpose: &str,
-    model: &str,
+    purpose: &'a str,
+    model: &'a str,
     cell: Option<(usize, usize)>,
 ) -> Option<&'a Row> {
-    kindling_backends(rows)
-        .iter()
-        .filter(|b| !b.contains("cuda"))
-        .filter_map(|b| find(rows, purpose, model, b, cell))
+    kindling_cpu_rows(rows, purpose, model, cell)
         .filter(|r| r.peak_rss_bytes.is_some())
         .min_by_key(|r| r.peak_rss_bytes)
 }
@@ -212,28 +218,14 @@ pub fn render(results: &Results, quick: bool) -> Report {
             (memory_purpose, "inference 8 × 128"),
             ("train", "training step"),
         ] {
+            let cell = if purpose == "train" {
+                None
+            } else {
+                Some((8, 128))
+            };
             if let (Some(ours), Some(eager)) = (
-                leanest_kindling(
-                    rows,
-                    purpose,
-                    &model,
-                    if purpose == "train" {
-                        None
-                    } else {
-                        Some((8, 128))
-                    },
-                ),
-                find(
-                    rows,
-                    purpose,
-                    &model,
-                    EAGER,
-                    if purpose == "train" {
-                        None
-                    } else {
-                        Some((8, 128))
-                    },
-                ),
+                leanest_kindling(rows, purpose, &model, cell),
+                find(rows, purpose, &model, EAGER, cell),
             ) && let (Some(o), Some(e)) = (ours.peak_rss_bytes, eager.peak_rss_bytes)
             {
                 let line = format!(
