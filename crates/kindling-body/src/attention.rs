@@ -79,12 +79,6 @@ impl SelfAttention {
         }
     }
 
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [batch, seq, _] = x.dims();
-        x.reshape([batch, seq, self.num_heads, self.head_dim])
-            .swap_dims(1, 2)
-    }
-
     /// `hidden [batch, seq, hidden]` to the context `[batch, seq, hidden]`, and the attention
     /// probabilities when the mask asks for the decomposed path.
     pub fn forward(
@@ -92,34 +86,54 @@ impl SelfAttention {
         hidden: Tensor<3>,
         mask: &AttentionMask,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let [batch, seq, hidden_size] = hidden.dims();
+        multi_head_attention(
+            kernels::linear(hidden.clone(), &self.query),
+            kernels::linear(hidden.clone(), &self.key),
+            kernels::linear(hidden, &self.value),
+            mask,
+            self.num_heads,
+            &self.dropout,
+        )
+    }
+}
 
-        match mask {
-            AttentionMask::Fused(key_bias) => {
-                let context = kernels::attention(
-                    kernels::linear(hidden.clone(), &self.query),
-                    kernels::linear(hidden.clone(), &self.key),
-                    kernels::linear(hidden, &self.value),
-                    key_bias.as_ref(),
-                    self.num_heads,
-                    &self.dropout,
-                );
-                (context, None)
-            }
-            AttentionMask::Decomposed(key_mask) => {
-                let query = self.split_heads(self.query.forward(hidden.clone()));
-                let key = self.split_heads(self.key.forward(hidden.clone()));
-                let value = self.split_heads(self.value.forward(hidden));
-                let scale = (self.head_dim as f64).powf(-0.5);
-                let scores = query.matmul(key.swap_dims(2, 3)) * scale;
-                let fill = mask_value(scores.dtype());
-                let probs = softmax(scores.mask_fill(key_mask.clone(), fill), 3);
-                let context = kernels::dropout(probs.clone(), &self.dropout)
-                    .matmul(value)
-                    .swap_dims(1, 2)
-                    .reshape([batch, seq, hidden_size]);
-                (context, Some(probs))
-            }
+/// Scaled dot-product attention (scale `1/√head_dim`) over projected queries, keys and values
+/// `[batch, seq, heads · head_dim]`, with the heads packed in the last dimension: the context
+/// `[batch, seq, heads · head_dim]`, and the probabilities `[batch, heads, seq, seq]` on the
+/// decomposed path. Every body's self-attention ends here, whatever its projections are called.
+pub fn multi_head_attention(
+    query: Tensor<3>,
+    key: Tensor<3>,
+    value: Tensor<3>,
+    mask: &AttentionMask,
+    num_heads: usize,
+    dropout: &Dropout,
+) -> (Tensor<3>, Option<Tensor<4>>) {
+    match mask {
+        AttentionMask::Fused(key_bias) => {
+            let context =
+                kernels::attention(query, key, value, key_bias.as_ref(), num_heads, dropout);
+            (context, None)
+        }
+        AttentionMask::Decomposed(key_mask) => {
+            let [batch, seq, hidden_size] = query.dims();
+            let head_dim = hidden_size / num_heads;
+            let split_heads = |x: Tensor<3>| {
+                let [batch, seq, _] = x.dims();
+                x.reshape([batch, seq, num_heads, head_dim]).swap_dims(1, 2)
+            };
+            let query = split_heads(query);
+            let key = split_heads(key);
+            let value = split_heads(value);
+            let scale = (head_dim as f64).powf(-0.5);
+            let scores = query.matmul(key.swap_dims(2, 3)) * scale;
+            let fill = mask_value(scores.dtype());
+            let probs = softmax(scores.mask_fill(key_mask.clone(), fill), 3);
+            let context = kernels::dropout(probs.clone(), dropout)
+                .matmul(value)
+                .swap_dims(1, 2)
+                .reshape([batch, seq, hidden_size]);
+            (context, Some(probs))
         }
     }
 }

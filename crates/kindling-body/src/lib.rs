@@ -37,7 +37,9 @@ pub mod names;
 mod pooler;
 
 pub use activation::HiddenAct;
-pub use attention::{AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock};
+pub use attention::{
+    AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock, multi_head_attention,
+};
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
     BertFamilyConfig, HfConfig, ModelType, PositionEmbeddingType, PositionIds, ProblemType,
