@@ -141,7 +141,7 @@ fn my_token_classifier(dir: &Path, device: &Device) -> Result<()> {
         .labels()
         .context("the checkpoint has no id2label: is it a token-classification checkpoint?")?;
     let head = MyTokenClassifier::new(
-        config.hidden_size,
+        config.hidden_size(),
         labels.len(),
         config.classifier_dropout_prob(),
         device,
@@ -157,7 +157,7 @@ fn my_token_classifier(dir: &Path, device: &Device) -> Result<()> {
 
     // Three sentences of word ids (all below 121, so inside the vocabulary), padded.
     ensure!(
-        config.vocab_size > 120,
+        config.vocab_size() > 120,
         "the vocabulary is too small for the batch"
     );
     let sentences = [vec![17, 42, 99, 5, 61, 7], vec![64, 23, 120], vec![88]];
@@ -203,10 +203,10 @@ fn crf_tagger(dir: &Path, device: &Device) -> Result<()> {
     let tensors = checkpoint.read_tensors()?;
     let config = &checkpoint.config;
     let head = CrfTagger::new(
-        config.hidden_size,
+        config.hidden_size(),
         NUM_TAGS,
         config.classifier_dropout_prob(),
-        config.initializer_range,
+        config.initializer_range(),
         &train_device,
     );
     let (mut model, report) =
@@ -220,7 +220,7 @@ fn crf_tagger(dir: &Path, device: &Device) -> Result<()> {
     // A tiny tagging batch: sentences drawn from a six-word lexicon by a fixed pseudo-random
     // sequence. The lexicon's ids (3..=8) are clear of the special ids and in every vocabulary.
     ensure!(
-        config.vocab_size > 8,
+        config.vocab_size() > 8,
         "the vocabulary is too small for the lexicon"
     );
     let mut state = 7i64;

@@ -142,7 +142,7 @@ fn fixtures_cover_the_required_shapes() {
         .unwrap();
         weights.insert(case["weights"].as_str().unwrap_or_default().to_string());
         dtypes.insert(case["dtype"].as_str().unwrap_or_default().to_string());
-        let config = kindling::body::BertFamilyConfig::from_file(
+        let config = kindling::body::HfConfig::from_file(
             fixtures_dir()
                 .join("bodies")
                 .join(&name)
@@ -154,7 +154,7 @@ fn fixtures_cover_the_required_shapes() {
     for w in ["safetensors", "sharded", "bin"] {
         assert!(weights.contains(w), "no `{w}` fixture: {weights:?}");
     }
-    for a in ["bert", "roberta", "xlm-roberta"] {
+    for a in ["bert", "roberta", "xlm-roberta", "distilbert", "electra"] {
         assert!(archs.contains(a), "no `{a}` fixture: {archs:?}");
     }
     for d in ["float32", "float16", "bfloat16"] {

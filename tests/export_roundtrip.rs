@@ -45,7 +45,7 @@ fn every_fixture_body_round_trips_through_the_hf_layout() {
             report.prefix, None,
             "{name}: base-model export has no prefix"
         );
-        assert_eq!(reread.config.hidden_size, checkpoint.config.hidden_size);
+        assert_eq!(reread.config.hidden_size(), checkpoint.config.hidden_size());
         assert_eq!(reread.config.model_type, checkpoint.config.model_type);
 
         let a = body.forward(ids(&device), OutputOptions::default());

@@ -1,8 +1,9 @@
-//! Any head on any body: every kindling head mounts on a fresh BERT, RoBERTa and XLM-R body
+//! Any head on any body: every kindling head mounts on a fresh BERT, RoBERTa, XLM-R, DistilBERT
+//! and ELECTRA body
 //! (configs from the fixtures), runs forward with labels, and one backward step gives gradients
 //! to the head and to the body, on every built backend. Bad mounts are clear errors.
 
-use kindling::body::{BertFamilyConfig, Body, BodyInput, EncoderBodyConfig};
+use kindling::body::{Body, BodyInput, EncoderBodyConfig, FamilyConfig, HfConfig};
 use kindling::burn::prelude::*;
 use kindling::burn::tensor::TensorData;
 use kindling::heads::{
@@ -21,8 +22,8 @@ const TASKS: [Task; 6] = [
     Task::SentenceEmbedding,
 ];
 
-fn config(family: &str) -> BertFamilyConfig {
-    BertFamilyConfig::from_file(
+fn config(family: &str) -> HfConfig {
+    HfConfig::from_file(
         fixtures_dir()
             .join("heads")
             .join(format!("{family}_token_cls"))
@@ -80,9 +81,9 @@ fn labels(task: Task, device: &Device) -> Option<AnyLabels> {
 
 fn every_head_on_every_body(device: &Device) {
     let device = &device.clone().autodiff();
-    for family in ["bert", "roberta", "xlmr"] {
+    for family in ["bert", "roberta", "xlmr", "distilbert", "electra"] {
         let config = config(family);
-        let pad = config.pad_token_id.unwrap_or(0) as i64;
+        let pad = config.common.pad_token_id.unwrap_or(0) as i64;
         for task in TASKS {
             let body = config
                 .body_config()
@@ -115,10 +116,7 @@ fn every_head_on_every_body(device: &Device) {
             let grads = loss.backward();
             let body_grad = model
                 .body
-                .embeddings
-                .word_embeddings
-                .weight
-                .val()
+                .input_embeddings()
                 .grad(&grads)
                 .unwrap_or_else(|| panic!("{family} {task:?}: no gradient for the embeddings"));
             let norm = body_grad.abs().sum().into_scalar::<f64>();
@@ -155,7 +153,9 @@ fn pooler_head_on_a_body_without_pooler_is_refused() {
     let mut spec = HeadSpec::new(Task::MultipleChoice);
     spec.labels = None;
     let mut small = config.clone();
-    small.hidden_size = 16;
+    if let FamilyConfig::Bert(bert) = &mut small.family {
+        bert.hidden_size = 16;
+    }
     let head = AnyHead::from_config(&small, &spec, &device)
         .unwrap()
         .unwrap();
@@ -233,7 +233,7 @@ fn fresh_head_on_a_body_checkpoint_is_reported_newly_initialized() {
     assert!(!model.body.has_pooler());
     assert_eq!(checkpoint.config.labels().unwrap(), labels);
     assert_eq!(
-        checkpoint.config.architectures.as_deref().unwrap(),
+        checkpoint.config.common.architectures.as_deref().unwrap(),
         ["BertForTokenClassification"]
     );
     assert_eq!(model.head.hidden_size(), 32);

@@ -167,8 +167,8 @@ fn all_heads(device: &Device) {
     let names = case_names("heads");
     assert_eq!(
         names.len(),
-        21,
-        "every head x {{BERT, RoBERTa, XLM-R}}: {names:?}"
+        35,
+        "every head x {{BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA}}: {names:?}"
     );
     for name in names {
         check_case(&name, device);

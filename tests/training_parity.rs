@@ -6,7 +6,8 @@
 //! (the autodiff device of each: forward, backward and the optimizer all run there).
 //!
 //! Oracle: `tests/fixtures/training_fixture.py` (torch 2.9.0, transformers 5.24.0), files in
-//! `tests/fixtures/training/`.
+//! `tests/fixtures/training/` (BERT) and `tests/fixtures/training_distilbert/` (DistilBERT,
+//! whose batches have no token types).
 
 use std::path::PathBuf;
 
@@ -20,8 +21,13 @@ use kindling::train::{AdamWSettings, TrainError, TrainingArguments, TrainingData
 use kindling_tests::{fixtures_dir, read_safetensors, test_device};
 use serde_json::Value;
 
-fn fixture() -> PathBuf {
-    fixtures_dir().join("training")
+/// The BERT run's directory.
+const BERT: &str = "training";
+/// The DistilBERT run's directory.
+const DISTILBERT: &str = "training_distilbert";
+
+fn fixture(run: &str) -> PathBuf {
+    fixtures_dir().join(run)
 }
 
 fn rows(value: &Value) -> Vec<Vec<i64>> {
@@ -39,11 +45,14 @@ struct MicroBatches(Vec<Value>);
 impl MicroBatches {
     fn input(&self, i: usize, device: &Device) -> ModelInput {
         let batch = &self.0[i];
-        BodyInput::new(
+        let input = BodyInput::new(
             tensor(&rows(&batch["input_ids"]), device),
             tensor(&rows(&batch["attention_mask"]), device),
-        )
-        .with_token_type_ids(tensor(&rows(&batch["token_type_ids"]), device))
+        );
+        match batch.get("token_type_ids") {
+            Some(types) => input.with_token_type_ids(tensor(&rows(types), device)),
+            None => input,
+        }
         .into()
     }
 }
@@ -70,14 +79,14 @@ impl TrainingData for MicroBatches {
     }
 }
 
-fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
+fn expected(run: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(run).join("expected.json")).unwrap())
         .unwrap()
 }
 
-fn micro_batches() -> MicroBatches {
+fn micro_batches(run: &str) -> MicroBatches {
     let batches: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture().join("batches.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(fixture(run).join("batches.json")).unwrap())
             .unwrap();
     MicroBatches(batches["micro_batches"].as_array().unwrap().clone())
 }
@@ -85,14 +94,15 @@ fn micro_batches() -> MicroBatches {
 /// The fixture's 20 steps with its arguments on `plain`'s autodiff device; the step losses and
 /// the trained model.
 fn train_fixture(
+    run: &str,
     plain: &Device,
     bf16: bool,
 ) -> (
     Vec<f64>,
-    kindling::heads::Model<kindling::body::EncoderBody, kindling::heads::AnyHead>,
+    kindling::heads::Model<kindling::body::AnyBody, kindling::heads::AnyHead>,
 ) {
-    let expected = expected();
-    let data = micro_batches();
+    let expected = expected(run);
+    let data = micro_batches(run);
     let a = &expected["args"];
     let total = a["total_steps"].as_u64().unwrap() as usize;
     let args = TrainingArguments {
@@ -121,7 +131,7 @@ fn train_fixture(
     };
     let device = plain.clone().autodiff();
     let (model, _, _) = load_model(
-        fixture().join("model"),
+        fixture(run).join("model"),
         &device,
         ModelLoadOptions::default(),
     )
@@ -145,9 +155,19 @@ fn train_fixture(
 test_device!(twenty_steps_follow_pytorch);
 
 fn twenty_steps_follow_pytorch(plain: &Device) {
-    let expected = expected();
-    let data = micro_batches();
-    let (ours, model) = train_fixture(plain, false);
+    steps_follow_pytorch(BERT, plain);
+}
+
+test_device!(distilbert_twenty_steps_follow_pytorch);
+
+fn distilbert_twenty_steps_follow_pytorch(plain: &Device) {
+    steps_follow_pytorch(DISTILBERT, plain);
+}
+
+fn steps_follow_pytorch(run: &str, plain: &Device) {
+    let expected = expected(run);
+    let data = micro_batches(run);
+    let (ours, model) = train_fixture(run, plain, false);
     let theirs: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
     assert_eq!(ours.len(), theirs.len(), "optimizer steps");
     for (step, (o, t)) in ours.iter().zip(&theirs).enumerate() {
@@ -160,7 +180,7 @@ fn twenty_steps_follow_pytorch(plain: &Device) {
     let AnyOutput::TokenClassification(out) = valid.forward(data.input(0, plain)) else {
         panic!("a token classifier")
     };
-    let expected_logits = read_safetensors(&fixture().join("expected_logits.safetensors"))
+    let expected_logits = read_safetensors(&fixture(run).join("expected_logits.safetensors"))
         .remove("final_logits")
         .expect("final_logits");
     assert_eq!(out.logits.dims().to_vec(), expected_logits.shape);
@@ -189,8 +209,8 @@ fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
         println!("{plain:?} has no bfloat16; --bf16 is refused there with an error");
         return;
     }
-    let expected = expected();
-    let (ours, model) = train_fixture(plain, true);
+    let expected = expected(BERT);
+    let (ours, model) = train_fixture(BERT, plain, true);
     let f32_losses: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
     let bf16_losses: Vec<f64> = serde_json::from_value(expected["bf16_losses"].clone()).unwrap();
     let tolerance = 2.0 * expected["bf16_max_rel_deviation"].as_f64().unwrap();
@@ -211,6 +231,6 @@ fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
         );
     }
     // The master weights stay float32.
-    let weight = model.body.embeddings.word_embeddings.weight.val();
+    let weight = kindling::body::Body::input_embeddings(&model.body);
     assert_eq!(weight.dtype(), kindling::burn::tensor::DType::F32);
 }

@@ -86,7 +86,7 @@ pub fn inference(ctx: &Context, batches: &[usize], seqs: &[usize]) -> anyhow::Re
     let (body, _, checkpoint) = load_body(&ctx.model_dir, &ctx.device, BodyLoadOptions::default())
         .with_context(|| format!("loading {}", ctx.model_dir.display()))?;
     let after_load = current_rss_bytes();
-    let vocab = checkpoint.config.vocab_size;
+    let vocab = checkpoint.config.vocab_size();
     let mut rows = Vec::new();
     for &batch in batches {
         for &seq in seqs {
@@ -130,17 +130,17 @@ pub fn train_step(
     let tensors = checkpoint.read_tensors()?;
     let config = &checkpoint.config;
     let head = TokenClassificationHead::new(
-        config.hidden_size,
+        config.hidden_size(),
         num_labels,
         config.classifier_dropout_prob(),
-        config.initializer_range,
+        config.initializer_range(),
         &device,
     );
     let (model, _) = load_model_with_head(&checkpoint, &tensors, head, false, &device)?;
     drop(tensors);
     let after_load = current_rss_bytes();
     let mut optimizer = adamw(&model, &AdamWSettings::default());
-    let vocab = config.vocab_size;
+    let vocab = config.vocab_size();
     let input = body_input(batch, seq, vocab, &device);
     let labels = ints(token_ids(batch, seq, 0, num_labels, 1), batch, seq, &device);
     let mut model: Option<Model<_, TokenClassificationHead>> = Some(model);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use kindling::body::BertFamilyConfig;
+use kindling::body::HfConfig;
 use kindling::data::{
     LabelSet, NerExample, TokenClassificationEncoder, Tokenizer, read_conll, read_jsonl, read_panx,
 };
@@ -109,11 +109,13 @@ pub fn config_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(config) = BertFamilyConfig::from_json_str(text, Path::new("config.json")) {
+    if let Ok(config) = HfConfig::from_json_str(text, Path::new("config.json")) {
         let _ = config.labels();
         let _ = config.max_sequence_length();
         let _ = config.position_ids();
         let _ = config.classifier_dropout_prob();
+        let _ = config.size_probes();
+        let _ = config.to_json_string();
         let _ = config.body_config();
     }
 }

@@ -50,7 +50,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let max_length = config.max_sequence_length();
     let tokenizer = Tokenizer::from_file(
         &tokenizer_path,
-        config.pad_token_id.map(|p| p as u32),
+        config.common.pad_token_id.map(|p| p as u32),
         Some(max_length),
     )?;
     let examples = read_dataset(&args.data, Some(&labels))?;

@@ -36,11 +36,21 @@ pub struct ForwardArgs {
     /// Also write `attentions.{i}` for every layer.
     #[arg(long)]
     output_attentions: bool,
+    /// The head to run, for checkpoints whose config.json has no `architectures`: a
+    /// transformers pipeline task (token-classification, text-classification,
+    /// question-answering, fill-mask, multiple-choice, feature-extraction).
+    #[arg(long)]
+    task: Option<String>,
 }
 
 /// Runs the command.
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let device = with_float_dtype(parse_device(&args.device)?, &args.dtype)?;
+    let task = args
+        .task
+        .as_deref()
+        .map(kindling::heads::Task::from_pipeline_name)
+        .transpose()?;
     let input = match (&args.input, &args.text) {
         (Some(path), _) => ForwardInput::Ids(IdsInput::from_file(path)?),
         (None, Some(path)) => {
@@ -63,6 +73,7 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
         ForwardOptions {
             hidden_states: args.output_hidden_states,
             attentions: args.output_attentions,
+            task,
         },
     )?;
     eprint!("{}", outputs.report);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use kindling::body::EncoderBody;
+use kindling::body::AnyBody;
 use kindling::burn::prelude::Device;
 use kindling::data::{
     EncodedDataset, LabelSet, NerExample, TokenClassificationEncoder, Tokenizer, read_dataset,
@@ -159,7 +159,7 @@ fn label_set(spec: Option<&str>, examples: &[&[NerExample]]) -> anyhow::Result<L
 
 /// Evaluates `model` on `examples`, grouped by language; returns JSON per group.
 pub fn evaluate_by_language(
-    model: &Model<EncoderBody, AnyHead>,
+    model: &Model<AnyBody, AnyHead>,
     encoder: &TokenClassificationEncoder,
     examples: &[NerExample],
     batch_size: usize,
@@ -235,7 +235,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let max_length = args.max_length.unwrap_or(config.max_sequence_length());
     let tokenizer = Tokenizer::from_file(
         &tokenizer_path,
-        config.pad_token_id.map(|p| p as u32),
+        config.common.pad_token_id.map(|p| p as u32),
         Some(max_length),
     )?;
     let encoder = TokenClassificationEncoder::new(

@@ -22,6 +22,9 @@ pub enum HiddenAct {
     /// Sigmoid linear unit (`"silu"`, also spelled `"swish"`).
     #[serde(rename = "silu", alias = "swish")]
     Silu,
+    /// Hyperbolic tangent (`"tanh"`, as in `summary_activation`).
+    #[serde(rename = "tanh")]
+    Tanh,
 }
 
 impl HiddenAct {
@@ -32,6 +35,7 @@ impl HiddenAct {
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => activation::gelu_approximate(x),
             HiddenAct::Relu => activation::relu(x),
             HiddenAct::Silu => activation::silu(x),
+            HiddenAct::Tanh => x.tanh(),
         }
     }
 
@@ -43,6 +47,7 @@ impl HiddenAct {
             HiddenAct::GeluPytorchTanh => "gelu_pytorch_tanh",
             HiddenAct::Relu => "relu",
             HiddenAct::Silu => "silu",
+            HiddenAct::Tanh => "tanh",
         }
     }
 }

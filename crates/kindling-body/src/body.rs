@@ -86,6 +86,9 @@ pub struct BodyOutput {
 /// The contract between bodies and heads: ids and mask in, hidden states out.
 ///
 /// Heads depend only on this trait and on [`Body::hidden_size`], so any head mounts on any body.
+/// Each body owns its Hugging Face tensor names: the prefix its tensors carry in task
+/// checkpoints and the map between those names and its module paths, the way each head owns
+/// its own.
 pub trait Body: Module + ModuleDisplay {
     /// Runs the encoder.
     fn forward(&self, input: BodyInput, options: OutputOptions) -> BodyOutput;
@@ -99,6 +102,19 @@ pub trait Body: Module + ModuleDisplay {
     /// The longest sequence the body accepts.
     fn max_sequence_length(&self) -> usize;
 
-    /// The token embedding table `[vocab, hidden]`, for heads whose decoder is tied to it.
+    /// The token embedding table `[vocab, embedding width]`, for heads whose decoder is tied
+    /// to it.
     fn input_embeddings(&self) -> Tensor<2>;
+
+    /// The prefix of the body's tensors in task checkpoints (`bert`, `roberta`, `distilbert`,
+    /// `electra`), without the dot.
+    fn state_dict_prefix(&self) -> &'static str;
+
+    /// The module path of a Hugging Face body tensor name (prefix already removed), or `None`
+    /// when the name is not one of this body's.
+    fn module_path(&self, hf_name: &str) -> Option<String>;
+
+    /// The Hugging Face name (without prefix) of a body parameter given its module path (in
+    /// PyTorch naming).
+    fn hf_name(&self, module_path: &str) -> String;
 }

@@ -1,19 +1,23 @@
-//! The BERT-family body: embeddings, a stack of encoder layers, and an optional pooler.
+//! The BERT-family body: embeddings (projected to the hidden size where ELECTRA's are
+//! narrower), a stack of encoder layers, and an optional pooler.
 
 use burn::config::Config;
+use burn::nn::Linear;
 use burn::prelude::*;
 
 use crate::activation::HiddenAct;
 use crate::attention::AttentionMask;
 use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
-use crate::config::PositionIds;
+use crate::config::{ModelType, PositionIds};
 use crate::embeddings::Embeddings;
+use crate::init::hf_linear;
 use crate::kernels;
 use crate::layer::EncoderLayer;
+use crate::names;
 use crate::pooler::Pooler;
 
 /// The Burn config an [`EncoderBody`] is built from; usually made from a Hugging Face config
-/// with [`BertFamilyConfig::body_config`](crate::BertFamilyConfig::body_config).
+/// with [`HfConfig::body_config`](crate::HfConfig::body_config).
 #[derive(Config, Debug)]
 pub struct EncoderBodyConfig {
     /// Size of the token vocabulary.
@@ -56,6 +60,13 @@ pub struct EncoderBodyConfig {
     /// Whether the body has a pooler.
     #[config(default = true)]
     pub add_pooling_layer: bool,
+    /// ELECTRA's `embedding_size`: embeddings this wide, projected to `hidden_size` by
+    /// `embeddings_project` when it differs; `None` is the hidden size.
+    #[config(default = "None")]
+    pub embedding_size: Option<usize>,
+    /// The architecture, for its tensor names and prefix.
+    #[config(default = "ModelType::Bert")]
+    pub model_type: ModelType,
 }
 
 /// The stack of encoder layers (`encoder.*`).
@@ -65,7 +76,7 @@ pub struct EncoderStack {
     pub layer: Vec<EncoderLayer>,
 }
 
-/// The BERT / RoBERTa / XLM-R / CamemBERT encoder body.
+/// The BERT / RoBERTa / XLM-R / CamemBERT / ELECTRA encoder body.
 ///
 /// Field names follow the Hugging Face state dict, so `embeddings.word_embeddings.weight` in a
 /// checkpoint is `self.embeddings.word_embeddings.weight` here.
@@ -73,6 +84,8 @@ pub struct EncoderStack {
 pub struct EncoderBody {
     /// Token, position and token-type embeddings.
     pub embeddings: Embeddings,
+    /// ELECTRA: `embedding_size -> hidden_size`, when the two differ.
+    pub embeddings_project: Option<Linear>,
     /// The layer stack.
     pub encoder: EncoderStack,
     /// Dense + tanh on the first token, when the checkpoint has one.
@@ -81,14 +94,21 @@ pub struct EncoderBody {
     pub hidden_size: usize,
     /// Longest accepted sequence (position table less the padding offset).
     pub max_sequence_length: usize,
+    /// The architecture, for its tensor names and prefix.
+    #[module(skip)]
+    pub model_type: ModelType,
 }
+
+/// The top-level modules of an [`EncoderBody`], as its Hugging Face names begin.
+const TOP_LEVEL: [&str; 4] = ["embeddings.", "embeddings_project.", "encoder.", "pooler."];
 
 impl EncoderBodyConfig {
     /// Builds a freshly initialized body (normal(0, `initializer_range`) weights, zero biases).
     pub fn init(&self, device: &Device) -> EncoderBody {
+        let embedding_size = self.embedding_size.unwrap_or(self.hidden_size);
         let embeddings = Embeddings::new(
             self.vocab_size,
-            self.hidden_size,
+            embedding_size,
             self.max_position_embeddings,
             self.type_vocab_size,
             self.pad_token_id,
@@ -116,12 +136,22 @@ impl EncoderBodyConfig {
         let pooler = self
             .add_pooling_layer
             .then(|| Pooler::new(self.hidden_size, self.initializer_range, device));
+        let embeddings_project = (embedding_size != self.hidden_size).then(|| {
+            hf_linear(
+                embedding_size,
+                self.hidden_size,
+                self.initializer_range,
+                device,
+            )
+        });
         EncoderBody {
             embeddings,
+            embeddings_project,
             encoder: EncoderStack { layer },
             pooler,
             hidden_size: self.hidden_size,
             max_sequence_length: self.max_position_embeddings - self.position_ids.offset(),
+            model_type: self.model_type,
         }
     }
 }
@@ -145,6 +175,9 @@ impl Body for EncoderBody {
         let mut hidden =
             self.embeddings
                 .forward(input.input_ids, input.token_type_ids, input.position_ids);
+        if let Some(project) = &self.embeddings_project {
+            hidden = kernels::linear(hidden, project);
+        }
 
         let mut hidden_states = options.output_hidden_states.then(Vec::new);
         let mut attentions = options.output_attentions.then(Vec::new);
@@ -184,5 +217,20 @@ impl Body for EncoderBody {
 
     fn input_embeddings(&self) -> Tensor<2> {
         self.embeddings.word_embeddings.weight.val()
+    }
+
+    fn state_dict_prefix(&self) -> &'static str {
+        self.model_type.state_dict_prefix()
+    }
+
+    fn module_path(&self, hf_name: &str) -> Option<String> {
+        TOP_LEVEL
+            .iter()
+            .any(|top| hf_name.starts_with(top))
+            .then(|| names::hf_to_kindling(hf_name))
+    }
+
+    fn hf_name(&self, module_path: &str) -> String {
+        names::kindling_to_hf(module_path)
     }
 }

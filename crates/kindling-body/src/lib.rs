@@ -1,14 +1,17 @@
 #![warn(missing_docs)]
 //! Transformer encoder bodies for kindling.
 //!
-//! One encoder, [`EncoderBody`], serves BERT, RoBERTa, XLM-RoBERTa and CamemBERT: what differs
-//! between them (position ids counted from the padding index, the token-type vocabulary, the
-//! activation, the layer-norm epsilon) is data in [`EncoderBodyConfig`], read from a Hugging
-//! Face `config.json` through [`HfConfig`].
+//! Every body implements [`Body`]; [`AnyBody`] is the one chosen at run time from a
+//! `config.json`'s `model_type` ([`HfConfig`]). One encoder, [`EncoderBody`], serves BERT,
+//! RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA: what differs between them (position ids counted
+//! from the padding index, the token-type vocabulary, the activation, the layer-norm epsilon,
+//! ELECTRA's narrower embeddings) is data in [`EncoderBodyConfig`]. [`DistilBertBody`] computes
+//! the same layers under DistilBERT's own module tree.
 //!
 //! Module and field names follow the Hugging Face state dict (`embeddings.word_embeddings`,
-//! `encoder.layer.N.attention.self_attention.query`, ...) so loading needs only the short rename
-//! table in [`names`].
+//! `encoder.layer.N.attention.self_attention.query`, `transformer.layer.N.ffn.lin1`, ...), so
+//! loading needs only the short rename table in [`names`]; each body knows its own prefix
+//! ([`Body::state_dict_prefix`]) and names ([`Body::module_path`]).
 //!
 //! ```
 //! use burn::prelude::*;
@@ -24,9 +27,11 @@
 //! ```
 
 mod activation;
+mod any;
 mod attention;
 mod body;
 mod config;
+pub mod distilbert;
 mod embeddings;
 mod encoder;
 mod error;
@@ -37,13 +42,16 @@ pub mod names;
 mod pooler;
 
 pub use activation::HiddenAct;
+pub use any::{AnyBody, AnyBodyConfig};
 pub use attention::{
     AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock, multi_head_attention,
 };
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
-    BertFamilyConfig, HfConfig, ModelType, PositionEmbeddingType, PositionIds, ProblemType,
+    BertFamilyConfig, CommonConfig, DistilBertConfig, FamilyConfig, HfConfig, ModelType,
+    PositionEmbeddingType, PositionIds, ProblemType, SUPPORTED_MODEL_TYPES, SizeProbe,
 };
+pub use distilbert::{DistilBertBody, DistilBertBodyConfig};
 pub use embeddings::Embeddings;
 pub use encoder::{EncoderBody, EncoderBodyConfig, EncoderStack};
 pub use error::ConfigError;

@@ -1,17 +1,17 @@
 //! A head chosen at run time, from a checkpoint's `architectures` or the user's task.
 
 use burn::prelude::*;
-use kindling_body::{BertFamilyConfig, BodyOutput, ModelType, ProblemType};
+use kindling_body::{BodyOutput, HfConfig, ProblemType};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
-use crate::masked_lm::{MaskedLmHead, MaskedLmLayout, MaskedLmOutput};
+use crate::masked_lm::{MaskedLmHead, MaskedLmOutput};
 use crate::multiple_choice::{MultipleChoiceHead, MultipleChoiceOutput};
 use crate::question_answering::{QuestionAnsweringHead, QuestionAnsweringOutput, SpanLabels};
+use crate::recipe::HeadRecipe;
 use crate::sentence_embedding::{Pooling, SentenceEmbeddingHead, SentenceEmbeddingOutput};
 use crate::sequence_classification::{
-    SequenceClassificationHead, SequenceClassificationOutput, SequenceClassifierStyle,
-    SequenceLabels,
+    SequenceClassificationHead, SequenceClassificationOutput, SequenceLabels,
 };
 use crate::task::Task;
 use crate::token_classification::{TokenClassificationHead, TokenClassificationOutput};
@@ -52,7 +52,7 @@ impl HeadSpec {
 
     /// The label names the head will have: given, else the config's, else `transformers`'
     /// default `LABEL_0`, `LABEL_1`.
-    pub fn resolve_labels(&self, config: &BertFamilyConfig) -> Vec<String> {
+    pub fn resolve_labels(&self, config: &HfConfig) -> Vec<String> {
         self.labels
             .clone()
             .or_else(|| config.labels())
@@ -130,81 +130,65 @@ pub enum AnyLabels {
 }
 
 impl AnyHead {
-    /// Builds a fresh head for `spec` on a body described by `config`, with `transformers`'
-    /// initialization. `Task::Base` has no head: `None`.
+    /// Builds a fresh head for `spec` on a body described by `config`, with the recipe of
+    /// the config's architecture ([`HeadRecipe`]) and `transformers`' initialization.
+    /// `Task::Base` has no head: `None`.
     pub fn from_config(
-        config: &BertFamilyConfig,
+        config: &HfConfig,
         spec: &HeadSpec,
         device: &Device,
     ) -> Result<Option<Self>, HeadError> {
-        let hidden = config.hidden_size;
-        let std = config.initializer_range;
+        let hidden = config.hidden_size();
+        let std = config.initializer_range();
         let labels = spec.resolve_labels(config);
         if spec.task.has_label_names() && labels.is_empty() {
             return Err(HeadError::Invalid(
                 "a classification head needs at least one label".into(),
             ));
         }
-        let bert = config.model_type == ModelType::Bert;
+        if spec.task == Task::Base {
+            return Ok(None);
+        }
+        let recipe = HeadRecipe::for_config(config)?;
         Ok(Some(match spec.task {
             Task::Base => return Ok(None),
             Task::TokenClassification => {
                 AnyHead::TokenClassification(TokenClassificationHead::new(
                     hidden,
                     labels.len(),
-                    config.classifier_dropout_prob(),
+                    recipe.token_dropout,
                     std,
                     device,
                 ))
             }
-            Task::SequenceClassification => {
-                let style = if bert {
-                    SequenceClassifierStyle::Pooled
-                } else {
-                    SequenceClassifierStyle::FirstToken
-                };
-                AnyHead::SequenceClassification(
-                    SequenceClassificationHead::new(
-                        style,
-                        hidden,
-                        labels.len(),
-                        config.classifier_dropout_prob(),
-                        std,
-                        device,
-                    )
-                    .with_problem_type(spec.problem_type.or(config.problem_type)),
+            Task::SequenceClassification => AnyHead::SequenceClassification(
+                SequenceClassificationHead::new(
+                    recipe.sequence_style,
+                    hidden,
+                    labels.len(),
+                    recipe.sequence_dropout,
+                    std,
+                    device,
                 )
+                .with_problem_type(spec.problem_type.or(config.common.problem_type)),
+            ),
+            Task::QuestionAnswering => AnyHead::QuestionAnswering(
+                QuestionAnsweringHead::new(hidden, std, device).with_dropout(recipe.qa_dropout),
+            ),
+            Task::MultipleChoice => {
+                AnyHead::MultipleChoice(MultipleChoiceHead::new(recipe.choice, hidden, std, device))
             }
-            Task::QuestionAnswering => {
-                AnyHead::QuestionAnswering(QuestionAnsweringHead::new(hidden, std, device))
-            }
-            Task::MultipleChoice => AnyHead::MultipleChoice(MultipleChoiceHead::new(
+            Task::MaskedLm => AnyHead::MaskedLm(MaskedLmHead::new(
+                recipe.masked_lm,
                 hidden,
-                config.classifier_dropout_prob(),
+                config.embedding_size(),
+                config.vocab_size(),
+                config.hidden_act(),
+                config.layer_norm_eps(),
                 std,
+                !config.tie_word_embeddings(),
                 device,
             )),
-            Task::MaskedLm => {
-                let untied = config
-                    .extra
-                    .get("tie_word_embeddings")
-                    .and_then(|v| v.as_bool())
-                    == Some(false);
-                AnyHead::MaskedLm(MaskedLmHead::new(
-                    if bert {
-                        MaskedLmLayout::Bert
-                    } else {
-                        MaskedLmLayout::Roberta
-                    },
-                    hidden,
-                    config.vocab_size,
-                    config.hidden_act,
-                    config.layer_norm_eps,
-                    std,
-                    untied,
-                    device,
-                ))
-            }
             Task::SentenceEmbedding => AnyHead::SentenceEmbedding(SentenceEmbeddingHead::new(
                 hidden,
                 spec.pooling,

@@ -4,10 +4,11 @@
 //! A [`Head`] takes a body's output and gives task outputs, and given labels, the loss. A
 //! [`Model`] is a body plus a head, and is itself a Burn `Module`. Ready heads, one per file,
 //! with `transformers`' parameter names and initialization: token classification, sequence
-//! classification (BERT's pooler style and RoBERTa's first-token style; single-label,
-//! multi-label, regression), question answering, multiple choice, masked LM (decoder tied to
-//! the word embeddings) and sentence embedding. [`AnyHead`] picks one from a checkpoint's
-//! `architectures`.
+//! classification (BERT's pooler style, RoBERTa's and ELECTRA's first-token style,
+//! DistilBERT's pre-classifier; single-label, multi-label, regression), question answering,
+//! multiple choice, masked LM (decoder tied to the word embeddings) and sentence embedding.
+//! [`AnyHead`] picks one from a checkpoint's `architectures`, with the recipe of its
+//! architecture ([`HeadRecipe`]).
 //!
 //! ```
 //! use burn::prelude::*;
@@ -33,6 +34,7 @@ mod masked_lm;
 mod mount;
 mod multiple_choice;
 mod question_answering;
+mod recipe;
 mod sentence_embedding;
 mod sequence_classification;
 mod task;
@@ -43,11 +45,14 @@ pub use error::HeadError;
 pub use head::{Head, HeadContext, NoLabels};
 pub use masked_lm::{MaskedLmHead, MaskedLmLayout, MaskedLmOutput};
 pub use mount::{Model, ModelInput};
-pub use multiple_choice::{MultipleChoiceHead, MultipleChoiceOutput};
+pub use multiple_choice::{
+    ChoiceLayout, ChoiceRecipe, ChoiceVector, MultipleChoiceHead, MultipleChoiceOutput,
+};
 pub use question_answering::{QuestionAnsweringHead, QuestionAnsweringOutput, SpanLabels};
+pub use recipe::HeadRecipe;
 pub use sentence_embedding::{Pooling, SentenceEmbeddingHead, SentenceEmbeddingOutput};
 pub use sequence_classification::{
-    FirstTokenClassifier, SequenceClassificationHead, SequenceClassificationOutput,
+    FirstTokenClassifier, PreClassifier, SequenceClassificationHead, SequenceClassificationOutput,
     SequenceClassifier, SequenceClassifierStyle, SequenceLabels,
 };
 pub use task::Task;

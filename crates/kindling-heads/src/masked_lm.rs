@@ -18,6 +18,13 @@ pub enum MaskedLmLayout {
     Bert,
     /// RoBERTa / XLM-R / CamemBERT: `lm_head.{dense,layer_norm,bias}`; always exact GELU.
     Roberta,
+    /// DistilBERT: `vocab_transform`, `vocab_layer_norm`, `vocab_projector` (its bias, and its
+    /// weight when untied); the config's `activation`.
+    DistilBert,
+    /// ELECTRA's generator: `generator_predictions.{dense,LayerNorm}` (hidden to
+    /// `embedding_size`), `generator_lm_head` (its bias, and its weight when untied); exact
+    /// GELU.
+    Electra,
 }
 
 /// Vocabulary logits per token.
@@ -54,10 +61,13 @@ pub struct MaskedLmOutput {
 
 impl MaskedLmHead {
     /// A fresh head with `transformers`' initialization (zero bias; tied unless `untied`).
+    /// `width` is the transform's output and the decoder's input: the embedding width (ELECTRA's
+    /// `embedding_size`; the hidden size elsewhere).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         layout: MaskedLmLayout,
         hidden_size: usize,
+        width: usize,
         vocab_size: usize,
         hidden_act: HiddenAct,
         layer_norm_eps: f64,
@@ -66,17 +76,17 @@ impl MaskedLmHead {
         device: &Device,
     ) -> Self {
         let activation = match layout {
-            MaskedLmLayout::Bert => hidden_act,
-            MaskedLmLayout::Roberta => HiddenAct::Gelu,
+            MaskedLmLayout::Bert | MaskedLmLayout::DistilBert => hidden_act,
+            MaskedLmLayout::Roberta | MaskedLmLayout::Electra => HiddenAct::Gelu,
         };
         let decoder = untied.then(|| {
-            let mut linear = hf_linear(hidden_size, vocab_size, initializer_range, device);
+            let mut linear = hf_linear(width, vocab_size, initializer_range, device);
             linear.bias = None;
             linear
         });
         Self {
-            dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
-            layer_norm: hf_layer_norm(hidden_size, layer_norm_eps, device),
+            dense: hf_linear(hidden_size, width, initializer_range, device),
+            layer_norm: hf_layer_norm(width, layer_norm_eps, device),
             bias: Param::from_tensor(Tensor::zeros([vocab_size], device)),
             decoder,
             layout,
@@ -89,6 +99,34 @@ impl MaskedLmHead {
         match self.layout {
             MaskedLmLayout::Bert => "cls.predictions",
             MaskedLmLayout::Roberta => "lm_head",
+            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra => "",
+        }
+    }
+
+    /// DistilBERT's and ELECTRA's names, which sit at the top of the head:
+    /// `(module path, Hugging Face name)` per parameter.
+    fn flat_names(&self) -> &'static [(&'static str, &'static str)] {
+        match self.layout {
+            MaskedLmLayout::DistilBert => &[
+                ("dense.weight", "vocab_transform.weight"),
+                ("dense.bias", "vocab_transform.bias"),
+                ("layer_norm.weight", "vocab_layer_norm.weight"),
+                ("layer_norm.bias", "vocab_layer_norm.bias"),
+                ("bias", "vocab_projector.bias"),
+                ("decoder.weight", "vocab_projector.weight"),
+            ],
+            MaskedLmLayout::Electra => &[
+                ("dense.weight", "generator_predictions.dense.weight"),
+                ("dense.bias", "generator_predictions.dense.bias"),
+                (
+                    "layer_norm.weight",
+                    "generator_predictions.LayerNorm.weight",
+                ),
+                ("layer_norm.bias", "generator_predictions.LayerNorm.bias"),
+                ("bias", "generator_lm_head.bias"),
+                ("decoder.weight", "generator_lm_head.weight"),
+            ],
+            MaskedLmLayout::Bert | MaskedLmLayout::Roberta => &[],
         }
     }
 }
@@ -146,6 +184,9 @@ impl Head for MaskedLmHead {
     }
 
     fn hf_name(&self, module_path: &str) -> String {
+        if let Some((_, hf)) = self.flat_names().iter().find(|(p, _)| *p == module_path) {
+            return hf.to_string();
+        }
         let prefix = self.prefix();
         let rest = match self.layout {
             MaskedLmLayout::Bert => match module_path {
@@ -153,12 +194,22 @@ impl Head for MaskedLmHead {
                 p if p.starts_with("decoder.") => p.to_string(),
                 p => format!("transform.{}", names::kindling_to_hf(p)),
             },
-            MaskedLmLayout::Roberta => module_path.to_string(),
+            _ => module_path.to_string(),
         };
         format!("{prefix}.{rest}")
     }
 
     fn module_path(&self, hf_name: &str) -> Option<String> {
+        if matches!(
+            self.layout,
+            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra
+        ) {
+            return self
+                .flat_names()
+                .iter()
+                .find(|(_, hf)| *hf == hf_name)
+                .map(|(path, _)| path.to_string());
+        }
         let rest = hf_name.strip_prefix(self.prefix())?.strip_prefix('.')?;
         match self.layout {
             MaskedLmLayout::Bert => match rest {
@@ -166,7 +217,7 @@ impl Head for MaskedLmHead {
                 "decoder.weight" => Some("decoder.weight".into()),
                 r => r.strip_prefix("transform.").map(names::hf_to_kindling),
             },
-            MaskedLmLayout::Roberta => match rest {
+            _ => match rest {
                 "decoder.bias" => None,
                 r => Some(r.to_string()),
             },

@@ -1,22 +1,91 @@
-//! Multiple choice (`*ForMultipleChoice`): one score per choice from the pooler output.
+//! Multiple choice (`*ForMultipleChoice`): one score per choice, from the pooler output (BERT,
+//! RoBERTa), or from a summary of the sequence (DistilBERT's `pre_classifier`, ELECTRA's
+//! `sequence_summary`).
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use kindling_body::kernels;
-use kindling_body::{BodyOutput, hf_linear};
+use kindling_body::{BodyOutput, HiddenAct, hf_linear, names};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
 use crate::loss::{IGNORE_INDEX, cross_entropy_with_ignore};
 
-/// Scores each (example, choice) sequence: dropout + `classifier` (`hidden -> 1`) on the
-/// pooler output of the flattened `[batch * choices, seq]` batch.
+/// Which vector of a sequence the choice score is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceVector {
+    /// The body's pooler output (BERT, RoBERTa).
+    Pooler,
+    /// The first token's hidden state (DistilBERT; ELECTRA's `summary_type: first`).
+    First,
+    /// The last position's hidden state (`summary_type: last`).
+    Last,
+    /// The mean over every position, padding included, as `SequenceSummary` takes it
+    /// (`summary_type: mean`).
+    Mean,
+}
+
+/// Whose tensor names the summary projection takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceLayout {
+    /// No projection: `dropout` + `classifier` (BERT, RoBERTa, XLM-R, CamemBERT).
+    Plain,
+    /// `pre_classifier` + ReLU + dropout + `classifier` (DistilBERT).
+    PreClassifier,
+    /// `sequence_summary.summary` + activation + dropout + `classifier` (ELECTRA).
+    SequenceSummary,
+}
+
+/// The recipe of a fresh [`MultipleChoiceHead`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChoiceRecipe {
+    /// Where the vector comes from.
+    pub vector: ChoiceVector,
+    /// Tensor names, and whether there is a projection.
+    pub layout: ChoiceLayout,
+    /// The projection's activation (`None`: identity).
+    pub activation: Option<HiddenAct>,
+    /// Dropout before the projection (ELECTRA's `summary_first_dropout`).
+    pub first_dropout: f64,
+    /// Dropout before `classifier`.
+    pub dropout: f64,
+}
+
+impl ChoiceRecipe {
+    /// BERT's: dropout + classifier on the pooler output.
+    pub fn pooled(dropout: f64) -> Self {
+        Self {
+            vector: ChoiceVector::Pooler,
+            layout: ChoiceLayout::Plain,
+            activation: None,
+            first_dropout: 0.0,
+            dropout,
+        }
+    }
+}
+
+/// Scores each (example, choice) sequence of the flattened `[batch * choices, seq]` batch:
+/// the chosen vector, an optional projection with its activation, dropout, then `classifier`
+/// (`hidden -> 1`).
 #[derive(Module, Debug)]
 pub struct MultipleChoiceHead {
-    /// Dropout on the pooled output.
+    /// Dropout before the projection.
+    pub first_dropout: Dropout,
+    /// The projection (`pre_classifier`, `sequence_summary.summary`), when the recipe has one.
+    pub projection: Option<Linear>,
+    /// Dropout before the classifier.
     pub dropout: Dropout,
     /// `hidden -> 1`.
     pub classifier: Linear,
+    /// The projection's activation.
+    #[module(skip)]
+    pub activation: Option<HiddenAct>,
+    /// Where the vector comes from.
+    #[module(skip)]
+    pub vector: ChoiceVector,
+    /// Tensor names.
+    #[module(skip)]
+    pub layout: ChoiceLayout,
     /// The body width this head reads.
     pub hidden_size: usize,
 }
@@ -30,11 +99,30 @@ pub struct MultipleChoiceOutput {
 
 impl MultipleChoiceHead {
     /// A fresh head with `transformers`' initialization.
-    pub fn new(hidden_size: usize, dropout: f64, initializer_range: f64, device: &Device) -> Self {
+    pub fn new(
+        recipe: ChoiceRecipe,
+        hidden_size: usize,
+        initializer_range: f64,
+        device: &Device,
+    ) -> Self {
         Self {
-            dropout: DropoutConfig::new(dropout).init(),
+            first_dropout: DropoutConfig::new(recipe.first_dropout).init(),
+            projection: (recipe.layout != ChoiceLayout::Plain)
+                .then(|| hf_linear(hidden_size, hidden_size, initializer_range, device)),
+            dropout: DropoutConfig::new(recipe.dropout).init(),
             classifier: hf_linear(hidden_size, 1, initializer_range, device),
+            activation: recipe.activation,
+            vector: recipe.vector,
+            layout: recipe.layout,
             hidden_size,
+        }
+    }
+
+    fn projection_name(&self) -> Option<&'static str> {
+        match self.layout {
+            ChoiceLayout::Plain => None,
+            ChoiceLayout::PreClassifier => Some("pre_classifier"),
+            ChoiceLayout::SequenceSummary => Some("sequence_summary.summary"),
         }
     }
 }
@@ -45,14 +133,26 @@ impl Head for MultipleChoiceHead {
     type Labels = Tensor<1, Int>;
 
     fn forward(&self, body: BodyOutput, context: &HeadContext) -> Self::Output {
-        let pooled = body
-            .pooler_output
-            .expect("the mount checks that the body has a pooler");
-        let [rows, _] = pooled.dims();
+        let hidden = body.last_hidden_state;
+        let [rows, seq, width] = hidden.dims();
+        let mut x = match self.vector {
+            ChoiceVector::Pooler => body
+                .pooler_output
+                .expect("the mount checks that the body has a pooler"),
+            ChoiceVector::First => crate::sequence_classification::first_token(hidden),
+            ChoiceVector::Last => hidden
+                .slice([0..rows, seq - 1..seq, 0..width])
+                .reshape([rows, width]),
+            ChoiceVector::Mean => hidden.mean_dim(1).reshape([rows, width]),
+        };
+        if let Some(projection) = &self.projection {
+            x = projection.forward(kernels::dropout(x, &self.first_dropout));
+        }
+        if let Some(activation) = self.activation {
+            x = activation.forward(x);
+        }
         let choices = context.num_choices.unwrap_or(rows).max(1);
-        let scores = self
-            .classifier
-            .forward(kernels::dropout(pooled, &self.dropout));
+        let scores = self.classifier.forward(kernels::dropout(x, &self.dropout));
         MultipleChoiceOutput {
             logits: scores.reshape([rows / choices, choices]),
         }
@@ -75,6 +175,27 @@ impl Head for MultipleChoiceHead {
     }
 
     fn needs_pooler(&self) -> bool {
-        true
+        self.vector == ChoiceVector::Pooler
+    }
+
+    fn hf_name(&self, module_path: &str) -> String {
+        match (
+            self.projection_name(),
+            module_path.strip_prefix("projection."),
+        ) {
+            (Some(name), Some(rest)) => format!("{name}.{rest}"),
+            _ => names::kindling_to_hf(module_path),
+        }
+    }
+
+    fn module_path(&self, hf_name: &str) -> Option<String> {
+        if let Some(rest) = self
+            .projection_name()
+            .and_then(|name| hf_name.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix('.'))
+        {
+            return Some(format!("projection.{rest}"));
+        }
+        Some(names::hf_to_kindling(hf_name))
     }
 }

@@ -1,8 +1,8 @@
 //! Extractive question answering (`*ForQuestionAnswering`): start and end logits per token.
 
-use burn::nn::Linear;
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
-use kindling_body::{BodyOutput, hf_linear};
+use kindling_body::{BodyOutput, hf_linear, kernels};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
@@ -13,6 +13,8 @@ use crate::loss::cross_entropy_with_ignore;
 pub struct QuestionAnsweringHead {
     /// `hidden -> 2` (start, end).
     pub qa_outputs: Linear,
+    /// Dropout on the hidden states (DistilBERT's `qa_dropout`; none elsewhere).
+    pub dropout: Dropout,
     /// The body width this head reads.
     pub hidden_size: usize,
 }
@@ -36,12 +38,19 @@ pub struct SpanLabels {
 }
 
 impl QuestionAnsweringHead {
-    /// A fresh head with `transformers`' initialization.
+    /// A fresh head with `transformers`' initialization, without dropout.
     pub fn new(hidden_size: usize, initializer_range: f64, device: &Device) -> Self {
         Self {
             qa_outputs: hf_linear(hidden_size, 2, initializer_range, device),
+            dropout: DropoutConfig::new(0.0).init(),
             hidden_size,
         }
+    }
+
+    /// Sets the dropout on the hidden states before `qa_outputs`.
+    pub fn with_dropout(mut self, prob: f64) -> Self {
+        self.dropout = DropoutConfig::new(prob).init();
+        self
     }
 }
 
@@ -51,7 +60,8 @@ impl Head for QuestionAnsweringHead {
 
     fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
         let [batch, seq, _] = body.last_hidden_state.dims();
-        let logits = self.qa_outputs.forward(body.last_hidden_state);
+        let hidden = kernels::dropout(body.last_hidden_state, &self.dropout);
+        let logits = self.qa_outputs.forward(hidden);
         QuestionAnsweringOutput {
             start_logits: logits
                 .clone()

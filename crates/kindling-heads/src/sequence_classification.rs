@@ -4,7 +4,7 @@
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use kindling_body::kernels;
-use kindling_body::{BodyOutput, ProblemType, hf_linear};
+use kindling_body::{BodyOutput, HiddenAct, ProblemType, hf_linear};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
@@ -12,8 +12,9 @@ use crate::loss::{
     IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy_with_ignore, mean_squared_error,
 };
 
-/// RoBERTa's classification block on the first token: dropout, dense, tanh, dropout, out_proj
-/// (`classifier.dense.*`, `classifier.out_proj.*`).
+/// RoBERTa's (and ELECTRA's) classification block on the first token: dropout, dense,
+/// activation (tanh; GELU for ELECTRA), dropout, out_proj (`classifier.dense.*`,
+/// `classifier.out_proj.*`).
 #[derive(Module, Debug)]
 pub struct FirstTokenClassifier {
     /// `hidden -> hidden`.
@@ -21,6 +22,21 @@ pub struct FirstTokenClassifier {
     /// `hidden -> num_labels`.
     pub out_proj: Linear,
     /// Dropout before each projection.
+    pub dropout: Dropout,
+    /// The activation after `dense`.
+    #[module(skip)]
+    pub activation: HiddenAct,
+}
+
+/// DistilBERT's classifier on the first token: `pre_classifier`, ReLU, dropout, `classifier`
+/// (both at the top of the head in its checkpoints).
+#[derive(Module, Debug)]
+pub struct PreClassifier {
+    /// `hidden -> hidden`.
+    pub pre_classifier: Linear,
+    /// `hidden -> num_labels`.
+    pub classifier: Linear,
+    /// Dropout between them (`seq_classif_dropout`).
     pub dropout: Dropout,
 }
 
@@ -31,8 +47,10 @@ pub struct FirstTokenClassifier {
 pub enum SequenceClassifier {
     /// BERT: dropout + linear on the body's pooler output (`classifier.*`).
     Pooled(Linear),
-    /// RoBERTa / XLM-R / CamemBERT: [`FirstTokenClassifier`] on the first token.
+    /// RoBERTa / XLM-R / CamemBERT / ELECTRA: [`FirstTokenClassifier`] on the first token.
     FirstToken(FirstTokenClassifier),
+    /// DistilBERT: [`PreClassifier`] on the first token.
+    PreClassifier(PreClassifier),
 }
 
 /// Which style a fresh head takes.
@@ -40,8 +58,11 @@ pub enum SequenceClassifier {
 pub enum SequenceClassifierStyle {
     /// BERT's pooler + linear.
     Pooled,
-    /// RoBERTa's dense + tanh + out_proj on the first token.
-    FirstToken,
+    /// RoBERTa's dense + activation + out_proj on the first token (tanh for RoBERTa, GELU for
+    /// ELECTRA).
+    FirstToken(HiddenAct),
+    /// DistilBERT's pre_classifier + ReLU + classifier on the first token.
+    PreClassifier,
 }
 
 /// One prediction per sequence.
@@ -92,10 +113,18 @@ impl SequenceClassificationHead {
                 initializer_range,
                 device,
             )),
-            SequenceClassifierStyle::FirstToken => {
+            SequenceClassifierStyle::FirstToken(activation) => {
                 SequenceClassifier::FirstToken(FirstTokenClassifier {
                     dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
                     out_proj: hf_linear(hidden_size, num_labels, initializer_range, device),
+                    dropout: DropoutConfig::new(dropout).init(),
+                    activation,
+                })
+            }
+            SequenceClassifierStyle::PreClassifier => {
+                SequenceClassifier::PreClassifier(PreClassifier {
+                    pre_classifier: hf_linear(hidden_size, hidden_size, initializer_range, device),
+                    classifier: hf_linear(hidden_size, num_labels, initializer_range, device),
                     dropout: DropoutConfig::new(dropout).init(),
                 })
             }
@@ -119,6 +148,7 @@ impl SequenceClassificationHead {
         match &self.classifier {
             SequenceClassifier::Pooled(linear) => linear.weight.dims()[1],
             SequenceClassifier::FirstToken(c) => c.out_proj.weight.dims()[1],
+            SequenceClassifier::PreClassifier(c) => c.classifier.weight.dims()[1],
         }
     }
 
@@ -148,13 +178,16 @@ impl Head for SequenceClassificationHead {
                 linear.forward(kernels::dropout(pooled, &self.dropout))
             }
             SequenceClassifier::FirstToken(c) => {
-                let [batch, _, width] = body.last_hidden_state.dims();
-                let first = body
-                    .last_hidden_state
-                    .slice([0..batch, 0..1, 0..width])
-                    .reshape([batch, width]);
-                let x = c.dense.forward(kernels::dropout(first, &c.dropout)).tanh();
+                let first = first_token(body.last_hidden_state);
+                let x = c
+                    .activation
+                    .forward(c.dense.forward(kernels::dropout(first, &c.dropout)));
                 c.out_proj.forward(kernels::dropout(x, &c.dropout))
+            }
+            SequenceClassifier::PreClassifier(c) => {
+                let first = first_token(body.last_hidden_state);
+                let x = burn::tensor::activation::relu(c.pre_classifier.forward(first));
+                c.classifier.forward(kernels::dropout(x, &c.dropout))
             }
         };
         SequenceClassificationOutput { logits }
@@ -224,4 +257,30 @@ impl Head for SequenceClassificationHead {
     fn needs_pooler(&self) -> bool {
         matches!(self.classifier, SequenceClassifier::Pooled(_))
     }
+
+    fn hf_name(&self, module_path: &str) -> String {
+        // DistilBERT's two layers sit at the top of the head, not under `classifier`.
+        match (&self.classifier, module_path.strip_prefix("classifier.")) {
+            (SequenceClassifier::PreClassifier(_), Some(rest)) => rest.to_string(),
+            _ => kindling_body::names::kindling_to_hf(module_path),
+        }
+    }
+
+    fn module_path(&self, hf_name: &str) -> Option<String> {
+        match &self.classifier {
+            SequenceClassifier::PreClassifier(_) => ["pre_classifier.", "classifier."]
+                .iter()
+                .any(|p| hf_name.starts_with(p))
+                .then(|| format!("classifier.{hf_name}")),
+            _ => Some(kindling_body::names::hf_to_kindling(hf_name)),
+        }
+    }
+}
+
+/// `hidden[:, 0]`: `[batch, seq, width]` to `[batch, width]`.
+pub(crate) fn first_token(hidden: Tensor<3>) -> Tensor<2> {
+    let [batch, _, width] = hidden.dims();
+    hidden
+        .slice([0..batch, 0..1, 0..width])
+        .reshape([batch, width])
 }

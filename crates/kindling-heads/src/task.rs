@@ -23,7 +23,6 @@ pub enum Task {
     SentenceEmbedding,
 }
 
-const STEMS: [&str; 4] = ["XLMRoberta", "Camembert", "Roberta", "Bert"];
 const SUFFIXES: [(&str, Task); 7] = [
     ("Model", Task::Base),
     ("ForTokenClassification", Task::TokenClassification),
@@ -34,24 +33,78 @@ const SUFFIXES: [(&str, Task); 7] = [
     ("ForPreTraining", Task::MaskedLm),
 ];
 
+/// `transformers`' pipeline task names, as `--task` takes them.
+const PIPELINE_TASKS: [(&str, Task); 6] = [
+    ("token-classification", Task::TokenClassification),
+    ("text-classification", Task::SequenceClassification),
+    ("question-answering", Task::QuestionAnswering),
+    ("fill-mask", Task::MaskedLm),
+    ("multiple-choice", Task::MultipleChoice),
+    ("feature-extraction", Task::Base),
+];
+
 impl Task {
-    /// The task of an `architectures` entry such as `XLMRobertaForTokenClassification`.
-    pub fn from_architecture(name: &str) -> Result<Self, HeadError> {
-        STEMS
+    /// The architecture and task of an `architectures` entry such as
+    /// `XLMRobertaForTokenClassification`.
+    pub fn parse_architecture(name: &str) -> Result<(ModelType, Self), HeadError> {
+        ModelType::ALL
             .iter()
-            .find_map(|stem| name.strip_prefix(stem))
-            .and_then(|rest| {
-                SUFFIXES
+            .find_map(|model_type| {
+                let rest = name.strip_prefix(model_type.class_stem())?;
+                let task = SUFFIXES
                     .iter()
                     .find(|(suffix, _)| *suffix == rest)
-                    .map(|(_, task)| *task)
+                    .map(|(_, task)| *task)?;
+                // ELECTRA's pre-training class is the discriminator: a body with a
+                // replaced-token detector, not a masked LM.
+                let task = match (model_type, rest) {
+                    (ModelType::Electra, "ForPreTraining") => Task::Base,
+                    _ => task,
+                };
+                Some((*model_type, task))
             })
             .ok_or_else(|| {
                 HeadError::UnknownArchitecture(
                     name.to_string(),
-                    "{Bert,Roberta,XLMRoberta,Camembert}{Model,ForTokenClassification,ForSequenceClassification,ForQuestionAnswering,ForMultipleChoice,ForMaskedLM}".into(),
+                    "{Bert,Roberta,XLMRoberta,Camembert,DistilBert,Electra}{Model,ForTokenClassification,ForSequenceClassification,ForQuestionAnswering,ForMultipleChoice,ForMaskedLM}".into(),
                 )
             })
+    }
+
+    /// The task of an `architectures` entry such as `XLMRobertaForTokenClassification`.
+    pub fn from_architecture(name: &str) -> Result<Self, HeadError> {
+        Self::parse_architecture(name).map(|(_, task)| task)
+    }
+
+    /// The task of a `transformers` pipeline task name (`token-classification`,
+    /// `text-classification`, `question-answering`, `fill-mask`, `multiple-choice`,
+    /// `feature-extraction`).
+    pub fn from_pipeline_name(name: &str) -> Result<Self, HeadError> {
+        PIPELINE_TASKS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, task)| *task)
+            .ok_or_else(|| {
+                HeadError::Invalid(format!(
+                    "unknown task `{name}` (known: {})",
+                    PIPELINE_TASKS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// The `transformers` pipeline task name of this task.
+    pub fn pipeline_name(&self) -> &'static str {
+        match self {
+            Task::SentenceEmbedding => "feature-extraction",
+            task => PIPELINE_TASKS
+                .iter()
+                .find(|(_, t)| t == task)
+                .map_or("feature-extraction", |(n, _)| *n),
+        }
     }
 
     /// The task a config's `architectures` names (the first entry), `Base` when it names none.
@@ -103,6 +156,27 @@ mod tests {
             Task::TokenClassification.class_name(ModelType::XlmRoberta),
             "XLMRobertaForTokenClassification"
         );
+    }
+
+    #[test]
+    fn new_bodies_name_tasks() {
+        assert_eq!(
+            Task::parse_architecture("DistilBertForMaskedLM").unwrap(),
+            (ModelType::DistilBert, Task::MaskedLm)
+        );
+        assert_eq!(
+            Task::parse_architecture("ElectraForPreTraining").unwrap(),
+            (ModelType::Electra, Task::Base)
+        );
+        assert_eq!(
+            Task::parse_architecture("BertForPreTraining").unwrap(),
+            (ModelType::Bert, Task::MaskedLm)
+        );
+        assert_eq!(
+            Task::from_pipeline_name("text-classification").unwrap(),
+            Task::SequenceClassification
+        );
+        assert!(Task::from_pipeline_name("summarization").is_err());
     }
 
     #[test]

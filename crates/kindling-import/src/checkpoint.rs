@@ -2,52 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use kindling_body::BertFamilyConfig;
+use kindling_body::HfConfig;
 
 use crate::error::ImportError;
 use crate::tensors::{TensorMap, read_weight_files};
-
-/// Where a checkpoint keeps its weights, in the order `transformers` prefers them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WeightFiles {
-    /// One `model.safetensors`.
-    Safetensors(PathBuf),
-    /// `model.safetensors.index.json` naming the shard of every tensor.
-    ShardedSafetensors {
-        /// The index file.
-        index: PathBuf,
-    },
-    /// A `pytorch_model.bin` written by `torch.save`.
-    PytorchBin(PathBuf),
-}
-
-impl WeightFiles {
-    /// Finds the weights in `dir`: safetensors first, then the shard index, then the `.bin`.
-    pub fn locate(dir: &Path) -> Result<Self, ImportError> {
-        let single = dir.join("model.safetensors");
-        let index = dir.join("model.safetensors.index.json");
-        let bin = dir.join("pytorch_model.bin");
-        if single.is_file() {
-            Ok(Self::Safetensors(single))
-        } else if index.is_file() {
-            Ok(Self::ShardedSafetensors { index })
-        } else if bin.is_file() {
-            Ok(Self::PytorchBin(bin))
-        } else {
-            Err(ImportError::NoWeights {
-                dir: dir.to_path_buf(),
-            })
-        }
-    }
-
-    /// The file that names the weights (the weights file, or the shard index).
-    pub fn path(&self) -> &Path {
-        match self {
-            Self::Safetensors(p) | Self::PytorchBin(p) => p,
-            Self::ShardedSafetensors { index } => index,
-        }
-    }
-}
+use crate::weight_files::WeightFiles;
 
 /// A Hugging Face checkpoint directory, located and with its config read.
 #[derive(Debug, Clone)]
@@ -55,7 +14,7 @@ pub struct Checkpoint {
     /// The directory.
     pub dir: PathBuf,
     /// The parsed `config.json`.
-    pub config: BertFamilyConfig,
+    pub config: HfConfig,
     /// The weights.
     pub weights: WeightFiles,
     /// `tokenizer.json`, when present.
@@ -77,7 +36,7 @@ impl Checkpoint {
                 dir: dir.to_path_buf(),
             });
         }
-        let config = BertFamilyConfig::from_file(&config_path)?;
+        let config = HfConfig::from_file(&config_path)?;
         let weights = WeightFiles::locate(dir)?;
         let tokenizer = Some(dir.join("tokenizer.json")).filter(|p| p.is_file());
         Ok(Self {

@@ -75,6 +75,25 @@ pub enum ImportError {
         /// The shape in the file.
         found: Vec<usize>,
     },
+    /// A size in `config.json` does not fit the weights file, found from the file's header
+    /// before anything is allocated.
+    #[error(
+        "config.json field `{field}` = {value} does not fit the weights: tensor `{tensor}` in {path} has shape {found:?}, the config implies {expected:?}"
+    )]
+    ConfigMismatch {
+        /// The config field.
+        field: String,
+        /// Its value.
+        value: usize,
+        /// The tensor that contradicts it.
+        tensor: String,
+        /// The weight file.
+        path: PathBuf,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
     /// A tensor has a dtype that cannot become a parameter (an integer tensor for a float weight).
     #[error("tensor `{tensor}` in {path}: {message}")]
     BadTensor {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::DType;
 use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
-use kindling_body::{BertFamilyConfig, EncoderBody, names};
+use kindling_body::{Body, HfConfig};
 use safetensors::tensor::{Dtype, View};
 
 use crate::error::ImportError;
@@ -122,28 +122,35 @@ pub fn save_module<M: Module>(
     write_atomically(path, &bytes)
 }
 
-/// Writes an encoder body as a `transformers` base-model checkpoint (`BertModel`,
-/// `RobertaModel`, `XLMRobertaModel`, ...): `config.json` and `model.safetensors` in `dir`,
+/// Writes a body as a `transformers` base-model checkpoint (`BertModel`, `RobertaModel`,
+/// `DistilBertModel`, `ElectraModel`, ...): `config.json` and `model.safetensors` in `dir`,
 /// plus a copy of `tokenizer` when given. `AutoModel.from_pretrained(dir)` loads it.
-pub fn save_body(
-    body: &EncoderBody,
-    config: &BertFamilyConfig,
+pub fn save_body<B: Body>(
+    body: &B,
+    config: &HfConfig,
     dir: &Path,
     tokenizer: Option<&Path>,
 ) -> Result<(), ImportError> {
     let mut config = config.clone();
-    config.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
-    write_checkpoint(body, names::kindling_to_hf, body, &config, dir, tokenizer)
+    config.common.architectures = Some(vec![format!("{}Model", config.model_type.class_stem())]);
+    write_checkpoint(
+        body,
+        |path| body.hf_name(path),
+        body,
+        &config,
+        dir,
+        tokenizer,
+    )
 }
 
 /// Writes a checkpoint directory: `module`'s weights as `model.safetensors` (each named by
 /// `to_file_name`), `config.json` (with `dtype` set to what `body`'s weights are, as
 /// `transformers` writes it) and a copy of `tokenizer`, each atomically.
-pub(crate) fn write_checkpoint<M: Module>(
+pub(crate) fn write_checkpoint<M: Module, B: Body>(
     module: &M,
     to_file_name: impl Fn(&str) -> String,
-    body: &EncoderBody,
-    config: &BertFamilyConfig,
+    body: &B,
+    config: &HfConfig,
     dir: &Path,
     tokenizer: Option<&Path>,
 ) -> Result<(), ImportError> {
@@ -154,7 +161,7 @@ pub(crate) fn write_checkpoint<M: Module>(
     save_module(module, &dir.join("model.safetensors"), to_file_name)?;
     let mut config = config.clone();
     config.extra.remove("torch_dtype");
-    let dtype = body.embeddings.word_embeddings.weight.val().dtype();
+    let dtype = body.input_embeddings().dtype();
     let dtype_name = match dtype {
         DType::F16 => "float16",
         DType::BF16 => "bfloat16",

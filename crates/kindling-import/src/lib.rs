@@ -19,8 +19,9 @@ mod model;
 pub mod pickle_guard;
 mod report;
 mod tensors;
+mod weight_files;
 
-pub use checkpoint::{Checkpoint, WeightFiles};
+pub use checkpoint::Checkpoint;
 pub use error::ImportError;
 pub use export::{save_body, save_module, write_atomically};
 pub use load::{
@@ -30,3 +31,4 @@ pub use load::{
 pub use model::{ModelLoadOptions, describe_model, load_model, load_model_with_head, save_model};
 pub use report::LoadReport;
 pub use tensors::{HfTensor, TensorMap};
+pub use weight_files::WeightFiles;

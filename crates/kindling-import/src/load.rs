@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_store::burn_pack::Tensor as PackTensor;
 use burn_store::{ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot};
-use kindling_body::{EncoderBody, names};
+use kindling_body::{AnyBody, Body};
 
 use crate::adapter::FastPyTorchToBurnAdapter;
 use crate::checkpoint::Checkpoint;
@@ -237,7 +237,8 @@ pub struct BodyLoadOptions {
     pub pooler: PoolerChoice,
 }
 
-/// The prefix a checkpoint's body tensors carry (`bert`, `roberta`), if they carry one.
+/// The prefix a checkpoint's body tensors carry (`bert`, `roberta`, `distilbert`, `electra`),
+/// if they carry one.
 pub fn body_prefix(checkpoint: &Checkpoint, tensors: &TensorMap) -> Option<String> {
     let prefix = checkpoint.config.model_type.state_dict_prefix();
     let dotted = format!("{prefix}.");
@@ -247,25 +248,27 @@ pub fn body_prefix(checkpoint: &Checkpoint, tensors: &TensorMap) -> Option<Strin
         .then(|| prefix.to_string())
 }
 
-/// Maps a checkpoint name to a body module path given the body prefix: prefixed names lose the
-/// prefix; when the file uses a prefix, unprefixed names belong to a head.
-pub fn body_module_path(name: &str, prefix: Option<&str>) -> Option<String> {
+/// Maps a checkpoint name to a module path of `body` given the body prefix: prefixed names lose
+/// the prefix; when the file uses a prefix, unprefixed names belong to a head. Names the body
+/// does not own are `None`.
+pub fn body_module_path<B: Body>(body: &B, name: &str, prefix: Option<&str>) -> Option<String> {
     let bare = match prefix {
         Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('.')?,
         None => name,
     };
-    Some(names::hf_to_kindling(bare))
+    body.module_path(bare)
 }
 
 /// Opens a checkpoint directory and loads its body onto `device`.
 ///
-/// Works on body-only (`BertModel`) checkpoints and on task checkpoints
-/// (`*ForMaskedLM`, `*ForTokenClassification`, ...): their head tensors are reported unused.
+/// Works on body-only (`BertModel`, `DistilBertModel`) checkpoints and on task checkpoints
+/// (`*ForMaskedLM`, `*ForTokenClassification`, `ElectraForPreTraining`, ...): their head
+/// tensors are reported unused.
 pub fn load_body(
     dir: impl AsRef<std::path::Path>,
     device: &Device,
     options: BodyLoadOptions,
-) -> Result<(EncoderBody, LoadReport, Checkpoint), ImportError> {
+) -> Result<(AnyBody, LoadReport, Checkpoint), ImportError> {
     let checkpoint = Checkpoint::open(dir)?;
     let tensors = checkpoint.read_tensors()?;
     let (body, report) = load_body_from(&checkpoint, &tensors, device, options)?;
@@ -278,29 +281,48 @@ pub fn load_body_from(
     tensors: &TensorMap,
     device: &Device,
     options: BodyLoadOptions,
-) -> Result<(EncoderBody, LoadReport), ImportError> {
+) -> Result<(AnyBody, LoadReport), ImportError> {
+    check_sizes(checkpoint, tensors)?;
     let prefix = body_prefix(checkpoint, tensors);
-    let has_pooler = tensors
-        .keys()
-        .any(|k| body_module_path(k, prefix.as_deref()).as_deref() == Some("pooler.dense.weight"));
+    let config = checkpoint.config.body_config();
+    let pooler_name = |k: &String| {
+        let bare = match &prefix {
+            Some(p) => k.strip_prefix(p.as_str()).and_then(|r| r.strip_prefix('.')),
+            None => Some(k.as_str()),
+        };
+        bare == Some("pooler.dense.weight")
+    };
+    let has_pooler = config.supports_pooler() && tensors.keys().any(pooler_name);
     let with_pooler = match options.pooler {
         PoolerChoice::Auto => has_pooler,
-        PoolerChoice::Always => true,
+        PoolerChoice::Always => config.supports_pooler(),
         PoolerChoice::Never => false,
     };
-    let mut body = checkpoint
-        .config
-        .body_config()
-        .with_add_pooling_layer(with_pooler)
-        .init(device);
-    let file_prefix = prefix.clone();
+    let mut body = config.with_add_pooling_layer(with_pooler).init(device);
+    // The names are read before the loader holds the body mutably.
+    let to_path: BTreeMap<&str, Option<String>> = tensors
+        .keys()
+        .map(|k| (k.as_str(), body_module_path(&body, k, prefix.as_deref())))
+        .collect();
+    let to_name: BTreeMap<String, String> = expected_parameters(&body)
+        .into_keys()
+        .map(|path| {
+            let name = match &prefix {
+                Some(p) => format!("{p}.{}", body.hf_name(&path)),
+                None => body.hf_name(&path),
+            };
+            (path, name)
+        })
+        .collect();
     let mut report = load_module(
         &mut body,
         tensors,
-        |name| body_module_path(name, prefix.as_deref()),
-        |path| match &file_prefix {
-            Some(p) => format!("{p}.{}", names::kindling_to_hf(path)),
-            None => names::kindling_to_hf(path),
+        |name| to_path.get(name).cloned().flatten(),
+        |path| {
+            to_name
+                .get(path)
+                .cloned()
+                .unwrap_or_else(|| path.to_string())
         },
         device,
     )?;
@@ -308,11 +330,79 @@ pub fn load_body_from(
     Ok((body, report))
 }
 
+/// Checks the sizes `config.json` gives against the weights file's header before anything is
+/// allocated: a config whose sizes do not fit the file (a hostile `hidden_size` or layer count
+/// over a small file) is an error naming the field and the tensor, returned at once.
+pub fn check_sizes(checkpoint: &Checkpoint, tensors: &TensorMap) -> Result<(), ImportError> {
+    let config = &checkpoint.config;
+    let prefix = body_prefix(checkpoint, tensors);
+    let full = |name: &str| match &prefix {
+        Some(p) => format!("{p}.{name}"),
+        None => name.to_string(),
+    };
+    for probe in config.size_probes() {
+        let name = full(&probe.tensor);
+        let Some(found) = tensors.get(&name) else {
+            continue;
+        };
+        let found_shape = found.tensor.shape.to_vec();
+        if found_shape != probe.shape {
+            return Err(ImportError::ConfigMismatch {
+                field: probe.field.to_string(),
+                value: probe.value,
+                tensor: name,
+                path: found.file.clone(),
+                expected: probe.shape,
+                found: found_shape,
+            });
+        }
+    }
+    // The layer count: the file's highest layer index must be the config's last.
+    let stack = config.layer_stack_name();
+    let layers: BTreeSet<usize> = tensors
+        .keys()
+        .filter_map(|k| {
+            let bare = match &prefix {
+                Some(p) => k.strip_prefix(p.as_str())?.strip_prefix('.')?,
+                None => k.as_str(),
+            };
+            bare.strip_prefix(stack)?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .collect();
+    let wanted = config.num_hidden_layers();
+    if let Some(&last) = layers.iter().next_back()
+        && last + 1 != wanted
+    {
+        let tensor = tensors
+            .keys()
+            .find(|k| k.contains(&format!("{stack}{last}.")))
+            .cloned()
+            .unwrap_or_default();
+        let path = tensors
+            .get(&tensor)
+            .map(|t| t.file.clone())
+            .unwrap_or_default();
+        return Err(ImportError::ConfigMismatch {
+            field: config.num_hidden_layers_field().to_string(),
+            value: wanted,
+            tensor,
+            path,
+            expected: vec![wanted],
+            found: vec![last + 1],
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn_store::BurnToPyTorchAdapter;
-    use kindling_body::BertFamilyConfig;
+    use kindling_body::HfConfig;
     use kindling_heads::{AnyHead, HeadSpec, Model, Task};
 
     /// `burn_store`'s own naming, which initializes every parameter on the way.
@@ -324,21 +414,21 @@ mod tests {
             .collect()
     }
 
-    fn config(model_type: &str) -> BertFamilyConfig {
+    fn config(model_type: &str) -> HfConfig {
         let json = serde_json::json!({
             "model_type": model_type, "vocab_size": 50, "hidden_size": 8,
             "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 12,
             "max_position_embeddings": 40, "pad_token_id": 1,
             "id2label": {"0": "O", "1": "B-PER", "2": "I-PER"}
         });
-        BertFamilyConfig::from_json_value(json, std::path::Path::new("config.json"))
+        HfConfig::from_json_value(json, std::path::Path::new("config.json"))
             .expect("a valid config")
     }
 
     #[test]
     fn lazy_names_and_shapes_match_the_store_collector_without_initializing() {
         let device = Device::flex();
-        for model_type in ["bert", "roberta"] {
+        for model_type in ["bert", "roberta", "distilbert", "electra"] {
             let config = config(model_type);
             let body = config.body_config().init(&device);
             assert_eq!(
@@ -360,15 +450,11 @@ mod tests {
                 let body = config.body_config().init(&device);
                 let model = Model::new(body, head).expect("mount");
                 let lazy = expected_parameters(&model);
-                assert!(
-                    !model
-                        .body
-                        .embeddings
-                        .word_embeddings
-                        .weight
-                        .is_initialized(),
-                    "reading names initialized a parameter"
-                );
+                let initialized = match &model.body {
+                    AnyBody::Encoder(b) => b.embeddings.word_embeddings.weight.is_initialized(),
+                    AnyBody::DistilBert(b) => b.embeddings.word_embeddings.weight.is_initialized(),
+                };
+                assert!(!initialized, "reading names initialized a parameter");
                 assert_eq!(lazy, collected(&model), "{model_type} {task:?}");
             }
         }

@@ -4,54 +4,48 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
-use kindling_body::{BertFamilyConfig, EncoderBody, names};
+use kindling_body::{AnyBody, Body, HfConfig};
 use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
 use crate::export::write_checkpoint;
-use crate::load::{body_prefix, expected_parameters, load_module};
+use crate::load::{body_prefix, check_sizes, expected_parameters, load_module};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
 const BODY: &str = "body.";
 const HEAD: &str = "head.";
 
-/// Whether a checkpoint name (after the body prefix, if the file uses one) belongs to the body.
-fn is_body_name(name: &str) -> bool {
-    ["embeddings.", "encoder.", "pooler."]
-        .iter()
-        .any(|p| name.starts_with(p))
-}
-
-/// Maps checkpoint names to module paths of a mounted model, and back.
-struct ModelNames<'a, H> {
+/// Maps checkpoint names to module paths of a mounted model, and back: body names through the
+/// body's own naming (under its prefix when the file uses one), the rest through the head's.
+struct ModelNames<'a, B, H> {
     prefix: Option<String>,
+    body: &'a B,
     head: &'a H,
 }
 
-impl<H: Head> ModelNames<'_, H> {
+impl<B: Body, H: Head> ModelNames<'_, B, H> {
     fn module_path(&self, name: &str) -> Option<String> {
-        match &self.prefix {
-            Some(prefix) => {
-                if let Some(rest) = name
-                    .strip_prefix(prefix.as_str())
-                    .and_then(|r| r.strip_prefix('.'))
-                {
-                    return Some(format!("{BODY}{}", names::hf_to_kindling(rest)));
-                }
-            }
-            None if is_body_name(name) => {
-                return Some(format!("{BODY}{}", names::hf_to_kindling(name)));
-            }
-            None => {}
+        let body_name = match &self.prefix {
+            Some(prefix) => name
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.strip_prefix('.')),
+            None => Some(name),
+        };
+        if let Some(path) = body_name.and_then(|n| self.body.module_path(n)) {
+            return Some(format!("{BODY}{path}"));
+        }
+        if self.prefix.is_some() && body_name.is_some() {
+            // A prefixed name the body does not know is no head tensor either.
+            return None;
         }
         self.head.module_path(name).map(|p| format!("{HEAD}{p}"))
     }
 
     fn file_name(&self, path: &str, prefix: &str) -> String {
         if let Some(rest) = path.strip_prefix(BODY) {
-            format!("{prefix}.{}", names::kindling_to_hf(rest))
+            format!("{prefix}.{}", self.body.hf_name(rest))
         } else if let Some(rest) = path.strip_prefix(HEAD) {
             self.head.hf_name(rest)
         } else {
@@ -71,7 +65,8 @@ pub fn load_model_with_head<H: Head>(
     head: H,
     with_pooler: bool,
     device: &Device,
-) -> Result<(Model<EncoderBody, H>, LoadReport), ImportError> {
+) -> Result<(Model<AnyBody, H>, LoadReport), ImportError> {
+    check_sizes(checkpoint, tensors)?;
     let body = checkpoint
         .config
         .body_config()
@@ -79,10 +74,11 @@ pub fn load_model_with_head<H: Head>(
         .init(device);
     let mut model = Model::new(body, head)?;
     let prefix = body_prefix(checkpoint, tensors);
-    let export_prefix = checkpoint.config.model_type.state_dict_prefix().to_string();
+    let export_prefix = model.body.state_dict_prefix().to_string();
     let mut report = {
         let names = ModelNames {
             prefix: prefix.clone(),
+            body: &model.body,
             head: &model.head,
         };
         // Mapping reads the head's naming only; the loader owns the model mutably below.
@@ -148,10 +144,10 @@ pub fn load_model(
     dir: impl AsRef<Path>,
     device: &Device,
     options: ModelLoadOptions,
-) -> Result<(Model<EncoderBody, AnyHead>, LoadReport, Checkpoint), ImportError> {
+) -> Result<(Model<AnyBody, AnyHead>, LoadReport, Checkpoint), ImportError> {
     let mut checkpoint = Checkpoint::open(dir)?;
     let tensors = checkpoint.read_tensors()?;
-    let file_task = Task::from_architectures(checkpoint.config.architectures.as_deref())?;
+    let file_task = Task::from_architectures(checkpoint.config.common.architectures.as_deref())?;
     let task = options.task.unwrap_or(file_task);
     if task == Task::Base {
         return Err(HeadError::Invalid(format!(
@@ -189,41 +185,30 @@ pub fn load_model(
 }
 
 /// Sets `architectures`, `id2label` and `label2id` of `config` to describe a model for `task`.
-pub fn describe_model(config: &mut BertFamilyConfig, task: Task, labels: Option<&Vec<String>>) {
-    config.architectures = Some(vec![task.class_name(config.model_type)]);
+pub fn describe_model(config: &mut HfConfig, task: Task, labels: Option<&Vec<String>>) {
+    config.common.architectures = Some(vec![task.class_name(config.model_type)]);
     if let Some(labels) = labels {
-        config.id2label = Some(
-            labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (i.to_string(), l.clone()))
-                .collect(),
-        );
-        config.label2id = Some(
-            labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.clone(), i))
-                .collect(),
-        );
+        config.common.set_labels(labels);
     }
 }
 
 /// Writes a mounted model as a `transformers` task checkpoint: `config.json` (as given: use
 /// [`describe_model`] to set architectures and labels) and `model.safetensors` with the body
-/// under its prefix (`bert.`, `roberta.`) and the head under its Hugging Face names, plus a copy
-/// of `tokenizer`. `AutoModelFor<Task>.from_pretrained(dir)` loads it with nothing missing.
-pub fn save_model<H: Head>(
-    model: &Model<EncoderBody, H>,
-    config: &BertFamilyConfig,
+/// under its prefix (`bert.`, `roberta.`, `distilbert.`, `electra.`) and the head under its
+/// Hugging Face names, plus a copy of `tokenizer`. `AutoModelFor<Task>.from_pretrained(dir)`
+/// loads it with nothing missing.
+pub fn save_model<B: Body, H: Head>(
+    model: &Model<B, H>,
+    config: &HfConfig,
     dir: &Path,
     tokenizer: Option<&Path>,
 ) -> Result<(), ImportError> {
     let names = ModelNames {
         prefix: None,
+        body: &model.body,
         head: &model.head,
     };
-    let prefix = config.model_type.state_dict_prefix();
+    let prefix = model.body.state_dict_prefix();
     write_checkpoint(
         model,
         |path| names.file_name(path, prefix),

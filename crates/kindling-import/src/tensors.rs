@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use burn_store::burn_pack::Tensor as PackTensor;
 use burn_store::{ModuleStore, PytorchStore, SafetensorsStore};
 
-use crate::checkpoint::WeightFiles;
 use crate::error::ImportError;
 use crate::pickle_guard::foreign_pickle_globals;
+use crate::weight_files::WeightFiles;
 
 /// A tensor of a checkpoint, with the file it came from (for error messages).
 #[derive(Debug, Clone)]

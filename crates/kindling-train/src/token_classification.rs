@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use kindling_body::{BodyInput, EncoderBody};
+use kindling_body::{AnyBody, BodyInput};
 use kindling_data::{EncodedDataset, LabelSet, TokenClassificationBatch, batch_order};
 use kindling_heads::{AnyHead, AnyLabels, AnyOutput, Model, ModelInput};
 
@@ -75,7 +75,7 @@ pub struct TagPredictions {
 
 /// Runs `model` over `data` and reads off tags at every labelled position.
 pub fn predict_tags(
-    model: &Model<EncoderBody, AnyHead>,
+    model: &Model<AnyBody, AnyHead>,
     data: &EncodedDataset,
     labels: &LabelSet,
     batch_size: usize,
@@ -163,7 +163,7 @@ pub struct TokenClassificationEvaluator<'a> {
 impl Evaluator<AnyHead> for TokenClassificationEvaluator<'_> {
     fn evaluate(
         &self,
-        model: &Model<EncoderBody, AnyHead>,
+        model: &Model<AnyBody, AnyHead>,
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let predictions = predict_tags(model, self.data, self.labels, self.batch_size, device)?;

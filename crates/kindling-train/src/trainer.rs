@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use kindling_body::EncoderBody;
+use kindling_body::{AnyBody, Body};
 use kindling_heads::{Head, Model, ModelInput};
 use serde::{Deserialize, Serialize};
 
@@ -238,7 +238,7 @@ pub trait Evaluator<H: Head> {
     /// Scores `model` on the evaluation data.
     fn evaluate(
         &self,
-        model: &Model<EncoderBody, H>,
+        model: &Model<AnyBody, H>,
         device: &Device,
     ) -> Result<Evaluation, TrainError>;
 }
@@ -275,7 +275,7 @@ pub fn planned_steps(args: &TrainingArguments, examples: usize) -> usize {
 }
 
 /// Called with the model whenever the evaluation F1 improves.
-type OnBest<'a, H> = dyn FnMut(&Model<EncoderBody, H>) -> Result<(), TrainError> + 'a;
+type OnBest<'a, H> = dyn FnMut(&Model<AnyBody, H>) -> Result<(), TrainError> + 'a;
 
 /// The state of a training loop between steps.
 struct Loop<'a, H: Head, E> {
@@ -303,14 +303,14 @@ impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
     /// stopping says to stop.
     fn evaluate_and_save(
         &mut self,
-        model: &Model<EncoderBody, H>,
+        model: &Model<AnyBody, H>,
         epoch: f64,
         on_best: &mut OnBest<'_, H>,
     ) -> Result<bool, TrainError> {
         let mut stop = false;
         if let Some(evaluator) = self.evaluator {
             let valid = model.valid();
-            let device = valid.body.embeddings.word_embeddings.weight.device();
+            let device = valid.body.input_embeddings().device();
             let eval = evaluator.evaluate(&valid, &device)?;
             let entry = LogEntry {
                 epoch,
@@ -357,15 +357,15 @@ impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
 /// state, so the final weights equal an uninterrupted run's.
 #[allow(clippy::too_many_arguments)]
 pub fn train<H, D, E>(
-    model: Model<EncoderBody, H>,
+    model: Model<AnyBody, H>,
     data: &D,
     evaluator: Option<&E>,
     args: &TrainingArguments,
     run_dir: &Path,
     resume: bool,
     device: &Device,
-    mut on_best: impl FnMut(&Model<EncoderBody, H>) -> Result<(), TrainError>,
-) -> Result<(Model<EncoderBody, H>, TrainOutcome), TrainError>
+    mut on_best: impl FnMut(&Model<AnyBody, H>) -> Result<(), TrainError>,
+) -> Result<(Model<AnyBody, H>, TrainOutcome), TrainError>
 where
     H: Head,
     D: TrainingData<Labels = H::Labels>,
@@ -438,7 +438,7 @@ where
         ProgressBar::hidden()
     };
     let mut stopped_early = false;
-    let mut accumulator = GradientsAccumulator::<Model<EncoderBody, H>>::new();
+    let mut accumulator = GradientsAccumulator::<Model<AnyBody, H>>::new();
     let mut examples_seen = 0usize;
     let step_clock = Instant::now();
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use kindling_body::{Body, BodyInput, EncoderBody, OutputOptions};
+use kindling_body::{AnyBody, Body, BodyInput, HfConfig, OutputOptions};
 use kindling_data::Tokenizer;
 use kindling_heads::{ModelInput, Task};
 use kindling_import::{
@@ -103,6 +103,10 @@ pub struct ForwardOptions {
     pub hidden_states: bool,
     /// Also write `attentions.{i}`.
     pub attentions: bool,
+    /// The head to run, for checkpoints whose `config.json` names no `architectures` (old
+    /// `pytorch_model.bin` checkpoints often lack it): the head tensors in the file load into
+    /// it. `Some(Task::Base)` runs the body alone; `None` follows `architectures`.
+    pub task: Option<Task>,
 }
 
 /// Outputs by `transformers` name, and what loading the checkpoint reported.
@@ -173,8 +177,8 @@ fn check_range(
 
 /// Checks ids against the body and makes the tensors.
 fn model_input(
-    body: &EncoderBody,
-    config: &kindling_body::BertFamilyConfig,
+    body: &AnyBody,
+    config: &HfConfig,
     input: IdsInput,
     source: &str,
     device: &Device,
@@ -203,7 +207,7 @@ fn model_input(
         source,
         "input_ids",
         &input_ids,
-        config.vocab_size,
+        config.vocab_size(),
         "the vocabulary",
     )?;
     let to_tensor = |rows: &[Vec<i64>]| {
@@ -219,13 +223,14 @@ fn model_input(
         None => Tensor::<2, Int>::ones([batch, seq], device),
     };
     let mut body_input = BodyInput::new(to_tensor(&input_ids), mask);
-    if let Some(types) = &token_type_ids {
+    // Bodies without token types (DistilBERT) take none, as their transformers forward does.
+    if let (Some(types), Some(type_vocab)) = (&token_type_ids, config.type_vocab_size()) {
         rectangular(source, "token_type_ids", types, Some((batch, seq)))?;
         check_range(
             source,
             "token_type_ids",
             types,
-            config.type_vocab_size,
+            type_vocab,
             "the token types",
         )?;
         body_input = body_input.with_token_type_ids(to_tensor(types));
@@ -263,13 +268,20 @@ pub fn run_forward_with(
     options: ForwardOptions,
 ) -> Result<ForwardOutputs, KindlingError> {
     let opened = Checkpoint::open(dir)?;
-    let task = Task::from_architectures(opened.config.architectures.as_deref())
-        .map_err(kindling_import::ImportError::from)?;
-    let (model, report, checkpoint) = if task == Task::Base {
+    let task = match options.task {
+        Some(task) => task,
+        None => Task::from_architectures(opened.config.common.architectures.as_deref())
+            .map_err(kindling_import::ImportError::from)?,
+    };
+    let (model, report, checkpoint) = if matches!(task, Task::Base | Task::SentenceEmbedding) {
         let (body, report, checkpoint) = load_body(dir, device, BodyLoadOptions::default())?;
         (Err(body), report, checkpoint)
     } else {
-        let (model, report, checkpoint) = load_model(dir, device, ModelLoadOptions::default())?;
+        let load = ModelLoadOptions {
+            task: Some(task),
+            ..ModelLoadOptions::default()
+        };
+        let (model, report, checkpoint) = load_model(dir, device, load)?;
         (Ok(model), report, checkpoint)
     };
     let config = &checkpoint.config;
@@ -287,7 +299,7 @@ pub fn run_forward_with(
                 })?;
             let tokenizer = Tokenizer::from_file(
                 &path,
-                config.pad_token_id.map(|p| p as u32),
+                config.common.pad_token_id.map(|p| p as u32),
                 Some(config.max_sequence_length()),
             )?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -9,7 +9,7 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
-use kindling_body::{Body, BodyInput, EncoderBody};
+use kindling_body::{AnyBody, Body, BodyInput};
 use kindling_data::Tokenizer;
 use kindling_heads::{AnyHead, AnyOutput, Model};
 use kindling_import::{ModelLoadOptions, load_model};
@@ -34,7 +34,7 @@ pub struct Entity {
 
 /// A token-classification checkpoint ready to tag text.
 pub struct NerPipeline {
-    model: Model<EncoderBody, AnyHead>,
+    model: Model<AnyBody, AnyHead>,
     tokenizer: Tokenizer,
     labels: Vec<String>,
     window: usize,
@@ -80,7 +80,8 @@ impl NerPipeline {
                 message: "missing; the pipeline needs the checkpoint's tokenizer".into(),
             })?;
         let config = &checkpoint.config;
-        let tokenizer = Tokenizer::from_file(&path, config.pad_token_id.map(|p| p as u32), None)?;
+        let tokenizer =
+            Tokenizer::from_file(&path, config.common.pad_token_id.map(|p| p as u32), None)?;
         let labels = config
             .labels()
             .unwrap_or_else(|| (0..2).map(|i| format!("LABEL_{i}")).collect());

@@ -1,0 +1,126 @@
+//! Per-architecture head recipes: which classifier style, dropout, activation and tensor
+//! layout a `transformers` `<Family>For<Task>` class uses, read from the config's
+//! `model_type`, never from a comparison with one family.
+
+use kindling_body::{HfConfig, HiddenAct, ModelType};
+
+use crate::error::HeadError;
+use crate::masked_lm::MaskedLmLayout;
+use crate::multiple_choice::{ChoiceLayout, ChoiceRecipe, ChoiceVector};
+use crate::sequence_classification::SequenceClassifierStyle;
+
+/// How a fresh head is built for one architecture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadRecipe {
+    /// Dropout before the token classifier.
+    pub token_dropout: f64,
+    /// The sequence classifier's style.
+    pub sequence_style: SequenceClassifierStyle,
+    /// Dropout in the sequence classifier.
+    pub sequence_dropout: f64,
+    /// Dropout before `qa_outputs`.
+    pub qa_dropout: f64,
+    /// The multiple-choice head.
+    pub choice: ChoiceRecipe,
+    /// The masked-LM layout.
+    pub masked_lm: MaskedLmLayout,
+}
+
+impl HeadRecipe {
+    /// The recipe of `config`'s architecture, as its `transformers` classes build their heads.
+    pub fn for_config(config: &HfConfig) -> Result<Self, HeadError> {
+        if let Some(distil) = config.distilbert() {
+            return Ok(Self {
+                token_dropout: distil.dropout,
+                sequence_style: SequenceClassifierStyle::PreClassifier,
+                sequence_dropout: distil.seq_classif_dropout,
+                qa_dropout: distil.qa_dropout,
+                choice: ChoiceRecipe {
+                    vector: ChoiceVector::First,
+                    layout: ChoiceLayout::PreClassifier,
+                    activation: Some(HiddenAct::Relu),
+                    first_dropout: 0.0,
+                    dropout: distil.seq_classif_dropout,
+                },
+                masked_lm: MaskedLmLayout::DistilBert,
+            });
+        }
+        let bert = config
+            .bert_family()
+            .ok_or_else(|| HeadError::Invalid("no head recipe for this config".into()))?;
+        let classifier_dropout = bert.classifier_dropout_prob();
+        let recipe = Self {
+            token_dropout: classifier_dropout,
+            sequence_style: SequenceClassifierStyle::Pooled,
+            sequence_dropout: classifier_dropout,
+            qa_dropout: 0.0,
+            choice: ChoiceRecipe::pooled(classifier_dropout),
+            masked_lm: MaskedLmLayout::Bert,
+        };
+        Ok(match config.model_type {
+            ModelType::Bert => recipe,
+            ModelType::Roberta | ModelType::XlmRoberta | ModelType::Camembert => Self {
+                sequence_style: SequenceClassifierStyle::FirstToken(HiddenAct::Tanh),
+                masked_lm: MaskedLmLayout::Roberta,
+                ..recipe
+            },
+            ModelType::Electra => Self {
+                sequence_style: SequenceClassifierStyle::FirstToken(HiddenAct::Gelu),
+                choice: electra_summary(config)?,
+                masked_lm: MaskedLmLayout::Electra,
+                ..recipe
+            },
+            ModelType::DistilBert => unreachable!("handled above"),
+        })
+    }
+}
+
+/// ELECTRA's multiple-choice `SequenceSummary`, from the config's `summary_*` fields (with
+/// `ElectraConfig`'s defaults: first token, a projection, GELU, last dropout 0.1).
+fn electra_summary(config: &HfConfig) -> Result<ChoiceRecipe, HeadError> {
+    let field = |key: &str| config.extra_field(key);
+    let invalid = |key: &str, message: String| HeadError::Invalid(format!("{key}: {message}"));
+    let vector = match field("summary_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("first")
+    {
+        "first" => ChoiceVector::First,
+        "last" => ChoiceVector::Last,
+        "mean" => ChoiceVector::Mean,
+        other => {
+            return Err(invalid(
+                "summary_type",
+                format!("`{other}` is not supported (first, last, mean)"),
+            ));
+        }
+    };
+    let use_proj = field("summary_use_proj")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    if field("summary_proj_to_labels").and_then(|v| v.as_bool()) == Some(true) {
+        return Err(invalid(
+            "summary_proj_to_labels",
+            "a projection to the labels is not supported for multiple choice".into(),
+        ));
+    }
+    let activation = match field("summary_activation") {
+        None => Some(HiddenAct::Gelu),
+        Some(serde_json::Value::Null) => None,
+        Some(value) => Some(
+            serde_json::from_value::<HiddenAct>(value.clone())
+                .map_err(|e| invalid("summary_activation", e.to_string()))?,
+        ),
+    };
+    let prob = |key: &str, default: f64| field(key).and_then(|v| v.as_f64()).unwrap_or(default);
+    Ok(ChoiceRecipe {
+        vector,
+        layout: if use_proj {
+            ChoiceLayout::SequenceSummary
+        } else {
+            ChoiceLayout::Plain
+        },
+        activation,
+        first_dropout: prob("summary_first_dropout", 0.0),
+        dropout: prob("summary_last_dropout", 0.1),
+    })
+}
