@@ -195,8 +195,17 @@ fn steps_follow_pytorch(run: &str, plain: &Device) {
         .zip(&expected_logits.values)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    println!("final logits max |Δ| = {diff:.3e}");
-    assert!(diff <= 1e-3, "final logits differ by {diff}");
+    // 1e-3 relative to the logits' scale, the losses' criterion: after 20 steps the two
+    // float32 runs differ by the order in which each backend sums.
+    let scale = expected_logits
+        .values
+        .iter()
+        .fold(1.0f32, |m, v| m.max(v.abs()));
+    println!("final logits max |Δ| = {diff:.3e} (scale {scale:.3})");
+    assert!(
+        diff <= 1e-3 * scale,
+        "final logits differ by {diff} (scale {scale})"
+    );
 }
 
 test_device!(bf16_steps_follow_pytorch_bf16);

@@ -137,11 +137,13 @@ impl Head for MaskedLmHead {
     type Labels = Tensor<2, Int>;
 
     fn forward(&self, body: BodyOutput, context: &HeadContext) -> Self::Output {
-        let [batch, seq, hidden] = body.last_hidden_state.dims();
+        let [batch, seq, _] = body.last_hidden_state.dims();
         let x = self
             .activation
             .forward(self.dense.forward(body.last_hidden_state));
-        let x = self.layer_norm.forward(x).reshape([batch * seq, hidden]);
+        // ELECTRA's transform narrows to the embedding width.
+        let width = x.dims()[2];
+        let x = self.layer_norm.forward(x).reshape([batch * seq, width]);
         let scores = match &self.decoder {
             Some(decoder) => decoder.forward(x),
             None => {
