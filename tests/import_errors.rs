@@ -113,20 +113,44 @@ fn hidden_size_disagreeing_with_weights_names_tensor_and_shapes() {
     edit_config(&dir, |c| c["hidden_size"] = 64.into());
     let err = load_err(&dir);
     let msg = err.to_string();
+    // Found from the weights file's header before the body is built.
     match &err {
-        ImportError::ShapeMismatch {
-            tensor,
-            expected,
-            found,
-            ..
-        } => {
-            assert!(expected.contains(&64), "{msg}");
-            assert!(found.contains(&32), "{msg}");
-            assert!(msg.contains(tensor.as_str()));
+        ImportError::ConfigMismatch(mismatch) => {
+            assert_eq!(mismatch.field, "hidden_size", "{msg}");
+            assert_eq!(mismatch.value, 64, "{msg}");
+            assert!(mismatch.expected.contains(&64), "{msg}");
+            assert!(mismatch.found.contains(&32), "{msg}");
+            assert!(msg.contains(mismatch.tensor.as_str()));
         }
-        other => panic!("expected a shape mismatch, got {other}"),
+        other => panic!("expected a config/weights size mismatch, got {other}"),
     }
     assert!(msg.contains("model.safetensors"), "{msg}");
+}
+
+#[test]
+fn hostile_sizes_are_refused_before_anything_is_allocated() {
+    // hidden_size 1,572,864 and 100,000 layers over a tiny file: an error naming the field and
+    // a tensor, at once (it used to grow to 14.5 GB and abort).
+    for (field, value, named) in [
+        ("hidden_size", 1_572_864u64, "hidden_size"),
+        ("num_hidden_layers", 100_000, "num_hidden_layers"),
+        ("intermediate_size", 1_572_864, "intermediate_size"),
+    ] {
+        let (_tmp, dir) = copy_fixture("bert_gelu_pair");
+        edit_config(&dir, |c| {
+            c[field] = value.into();
+            if field == "hidden_size" {
+                c["num_attention_heads"] = 1.into();
+            }
+        });
+        let err = load_err(&dir);
+        let msg = err.to_string();
+        let ImportError::ConfigMismatch(mismatch) = &err else {
+            panic!("{field}: expected a size mismatch, got {msg}")
+        };
+        assert_eq!(mismatch.field, named, "{msg}");
+        assert!(msg.contains("model.safetensors"), "{msg}");
+    }
 }
 
 #[test]

@@ -257,21 +257,14 @@ fn describe(cmd: &Command) -> String {
     text
 }
 
-/// Builds `kindling-bench` in release mode with the backends asked for and returns its path.
+/// Builds `kindling-bench` with the backends asked for and returns its path: with the dev
+/// profile, which the commands users run (`cargo xtask`, the test suite) are built with too, so
+/// the benchmark times what users get (the workspace Cargo.toml makes it optimize like release).
 fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(repo_root())
-        // With the criterion benches, so the dependency features (and the Burn build) are the
-        // ones `cargo bench -p kindling-bench` uses too: one release build serves both.
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "kindling-bench",
-            "--bins",
-            "--benches",
-        ])
+        .args(["build", "-p", "kindling-bench", "--bins"])
         .args(["--message-format", "json-render-diagnostics"]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
@@ -421,6 +414,21 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// The vector instruction sets of this CPU that kindling's and PyTorch's kernels choose from
+/// (`avx512f`, `avx512_vnni`, `amx_tile`, `avx2`, `fma`), from `/proc/cpuinfo`'s flags.
+fn instruction_sets() -> String {
+    let flags = read_first_line("/proc/cpuinfo", "flags").unwrap_or_default();
+    let have: Vec<&str> = ["avx512f", "avx512_vnni", "amx_tile", "avx2", "fma"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    if have.is_empty() {
+        "none of avx2/avx512".into()
+    } else {
+        have.join(" ")
+    }
+}
+
 /// The machine and software, for the report.
 fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
     let mut machine = BTreeMap::new();
@@ -428,6 +436,7 @@ fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
         machine.insert(k.to_string(), v.unwrap_or_else(|| "unknown".into()));
     };
     put("cpu", read_first_line("/proc/cpuinfo", "model name"));
+    put("isa", Some(instruction_sets()));
     put(
         "cores",
         std::thread::available_parallelism()

@@ -6,6 +6,8 @@ use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
 use crate::distilbert::{DistilBertBody, DistilBertBodyConfig};
 use crate::encoder::{EncoderBody, EncoderBodyConfig};
 
+// One per model, and the Module derive wants the variants unboxed.
+#[allow(clippy::large_enum_variant)]
 /// Any of kindling's bodies: what string-keyed entry points (`load_model`, `forward`, the
 /// trainer, the pipelines) build. Code that knows its body stays generic over [`Body`].
 #[derive(Module, Debug)]

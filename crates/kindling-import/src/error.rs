@@ -77,23 +77,8 @@ pub enum ImportError {
     },
     /// A size in `config.json` does not fit the weights file, found from the file's header
     /// before anything is allocated.
-    #[error(
-        "config.json field `{field}` = {value} does not fit the weights: tensor `{tensor}` in {path} has shape {found:?}, the config implies {expected:?}"
-    )]
-    ConfigMismatch {
-        /// The config field.
-        field: String,
-        /// Its value.
-        value: usize,
-        /// The tensor that contradicts it.
-        tensor: String,
-        /// The weight file.
-        path: PathBuf,
-        /// The shape the config implies.
-        expected: Vec<usize>,
-        /// The shape in the file.
-        found: Vec<usize>,
-    },
+    #[error("{0}")]
+    ConfigMismatch(Box<SizeMismatch>),
     /// A tensor has a dtype that cannot become a parameter (an integer tensor for a float weight).
     #[error("tensor `{tensor}` in {path}: {message}")]
     BadTensor {
@@ -131,4 +116,24 @@ pub enum ImportError {
         /// What failed.
         message: String,
     },
+}
+
+/// A `config.json` size that contradicts a tensor of the weights file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "config.json field `{field}` = {value} does not fit the weights: tensor `{tensor}` in {path} has shape {found:?}, the config implies {expected:?}"
+)]
+pub struct SizeMismatch {
+    /// The config field.
+    pub field: String,
+    /// Its value.
+    pub value: usize,
+    /// The tensor that contradicts it.
+    pub tensor: String,
+    /// The weight file.
+    pub path: PathBuf,
+    /// The shape the config implies.
+    pub expected: Vec<usize>,
+    /// The shape in the file.
+    pub found: Vec<usize>,
 }

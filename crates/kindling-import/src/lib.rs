@@ -22,7 +22,7 @@ mod tensors;
 mod weight_files;
 
 pub use checkpoint::Checkpoint;
-pub use error::ImportError;
+pub use error::{ImportError, SizeMismatch};
 pub use export::{save_body, save_module, write_atomically};
 pub use load::{
     BodyLoadOptions, PoolerChoice, body_module_path, body_prefix, load_body, load_body_from,

@@ -11,7 +11,7 @@ use kindling_body::{AnyBody, Body};
 
 use crate::adapter::FastPyTorchToBurnAdapter;
 use crate::checkpoint::Checkpoint;
-use crate::error::ImportError;
+use crate::error::{ImportError, SizeMismatch};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
@@ -346,15 +346,17 @@ pub fn check_sizes(checkpoint: &Checkpoint, tensors: &TensorMap) -> Result<(), I
             continue;
         };
         let found_shape = found.tensor.shape.to_vec();
-        if found_shape != probe.shape {
-            return Err(ImportError::ConfigMismatch {
+        let fits = found_shape.len() == probe.shape.len()
+            && found_shape.get(probe.axis) == probe.shape.get(probe.axis);
+        if !fits {
+            return Err(ImportError::ConfigMismatch(Box::new(SizeMismatch {
                 field: probe.field.to_string(),
                 value: probe.value,
                 tensor: name,
                 path: found.file.clone(),
                 expected: probe.shape,
                 found: found_shape,
-            });
+            })));
         }
     }
     // The layer count: the file's highest layer index must be the config's last.
@@ -386,14 +388,14 @@ pub fn check_sizes(checkpoint: &Checkpoint, tensors: &TensorMap) -> Result<(), I
             .get(&tensor)
             .map(|t| t.file.clone())
             .unwrap_or_default();
-        return Err(ImportError::ConfigMismatch {
+        return Err(ImportError::ConfigMismatch(Box::new(SizeMismatch {
             field: config.num_hidden_layers_field().to_string(),
             value: wanted,
             tensor,
             path,
             expected: vec![wanted],
             found: vec![last + 1],
-        });
+        })));
     }
     Ok(())
 }

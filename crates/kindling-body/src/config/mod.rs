@@ -318,6 +318,9 @@ pub struct SizeProbe {
     pub tensor: String,
     /// Its shape as `transformers` stores it (linear weights `[out, in]`).
     pub shape: Vec<usize>,
+    /// The axis of `shape` the field sets (only that axis is compared, so the error names the
+    /// field that is wrong).
+    pub axis: usize,
 }
 
 impl HfConfig {
@@ -328,6 +331,7 @@ impl HfConfig {
             field,
             value,
             tensor: tensor.to_string(),
+            axis: shape.iter().position(|&d| d == value).unwrap_or(0),
             shape,
         };
         match &self.family {
@@ -450,3 +454,6 @@ impl HfConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

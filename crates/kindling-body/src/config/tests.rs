@@ -1,0 +1,99 @@
+//! `config.json` parsing: dispatch on `model_type`, family defaults, shared fields, round trip.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+
+fn parse(value: serde_json::Value) -> Result<HfConfig, ConfigError> {
+    HfConfig::from_json_value(value, Path::new("config.json"))
+}
+
+#[test]
+fn distilbert_fields_and_defaults() {
+    let config = parse(json!({
+        "model_type": "distilbert", "dim": 36, "n_heads": 6, "n_layers": 3, "hidden_dim": 72,
+        "activation": "relu", "sinusoidal_pos_embds": true, "vocab_size": 99,
+        "id2label": {"0": "O", "1": "B-PER"}, "tie_weights_": true
+    }))
+    .unwrap();
+    assert_eq!(config.model_type, ModelType::DistilBert);
+    assert_eq!(config.hidden_size(), 36);
+    assert_eq!(config.num_hidden_layers(), 3);
+    assert_eq!(config.hidden_act(), HiddenAct::Relu);
+    assert_eq!(config.layer_norm_eps(), 1e-12);
+    assert_eq!(config.type_vocab_size(), None);
+    assert_eq!(config.common.pad_token_id, Some(0));
+    assert_eq!(config.labels().unwrap(), ["O", "B-PER"]);
+    let distil = config.distilbert().unwrap();
+    assert!(distil.sinusoidal_pos_embds);
+    assert_eq!(distil.seq_classif_dropout, 0.2);
+    // Fields kindling does not type are kept for export.
+    assert_eq!(config.extra_field("tie_weights_"), Some(&json!(true)));
+}
+
+#[test]
+fn electra_embedding_size_and_defaults() {
+    let config = parse(json!({"model_type": "electra", "hidden_size": 32,
+        "num_attention_heads": 4, "intermediate_size": 64, "embedding_size": 16}))
+    .unwrap();
+    assert_eq!(config.hidden_size(), 32);
+    assert_eq!(config.embedding_size(), 16);
+    assert_eq!(config.position_ids(), PositionIds::Absolute);
+    let defaults = parse(json!({"model_type": "electra"})).unwrap();
+    assert_eq!(defaults.embedding_size(), 128);
+    assert_eq!(defaults.hidden_size(), 256);
+}
+
+#[test]
+fn shared_fields_and_extra_survive_a_round_trip() {
+    let file = json!({
+        "model_type": "roberta", "vocab_size": 50, "hidden_size": 8, "num_attention_heads": 2,
+        "intermediate_size": 12, "num_hidden_layers": 1, "max_position_embeddings": 40,
+        "architectures": ["RobertaForSequenceClassification"], "problem_type": "regression",
+        "transformers_version": "5.24.0", "pad_token_id": 1
+    });
+    let config = parse(file).unwrap();
+    assert_eq!(config.common.problem_type, Some(ProblemType::Regression));
+    assert_eq!(config.common.bos_token_id, Some(0));
+    let text = config.to_json_string();
+    let again = HfConfig::from_json_str(&text, Path::new("config.json")).unwrap();
+    assert_eq!(again, config);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["transformers_version"], "5.24.0");
+    assert_eq!(value["model_type"], "roberta");
+}
+
+#[test]
+fn errors_name_the_field() {
+    let err = parse(json!({"model_type": "distilbert", "dim": 10, "n_heads": 3}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`dim`") && err.contains("n_heads"), "{err}");
+    let err = parse(json!({"model_type": "distilbert", "n_layers": "six"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("n_layers"), "{err}");
+    let err = parse(json!({"model_type": "gpt2"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gpt2") && err.contains("distilbert"), "{err}");
+}
+
+#[test]
+fn size_probes_name_the_axis_their_field_sets() {
+    let config = parse(
+        json!({"model_type": "bert", "vocab_size": 50, "hidden_size": 8,
+        "num_attention_heads": 2, "intermediate_size": 12}),
+    )
+    .unwrap();
+    let probes = config.size_probes();
+    let hidden = probes.iter().find(|p| p.field == "hidden_size").unwrap();
+    assert_eq!(hidden.shape[hidden.axis], 8);
+    let inter = probes
+        .iter()
+        .find(|p| p.field == "intermediate_size")
+        .unwrap();
+    assert_eq!((inter.axis, inter.shape[inter.axis]), (0, 12));
+}
