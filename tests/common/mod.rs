@@ -193,3 +193,13 @@ pub fn max_abs_diff(
     worst
 }
 
+/// The Rust blocks of the README and of the `docs/` pages that have any, compiled (and run,
+/// unless marked `no_run`) as doc-tests, so they cannot drift from the API.
+/// `xtask/tests/docs.rs` checks that every page with a Rust block is listed here.
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../../README.md")]
+    pub mod readme {}
+    #[doc = include_str!("../../docs/custom-heads.md")]
+    pub mod custom_heads {}
+}
