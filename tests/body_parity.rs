@@ -10,7 +10,7 @@ use kindling::burn::prelude::*;
 use kindling::burn::tensor::TensorData;
 use kindling::import::{BodyLoadOptions, load_body};
 use kindling_tests::{
-    case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance,
+    TOLERANCE, case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device,
 };
 use serde_json::Value;
 
@@ -72,7 +72,7 @@ fn check_case(name: &str, device: &Device) {
     }
     let out = body.forward(input, OutputOptions::all());
 
-    let tol = tolerance(device);
+    let tol = TOLERANCE;
     let compare = |key: &str, actual: TensorData, query_axis: usize, masked: bool| {
         let exp = expected
             .get(key)

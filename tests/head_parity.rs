@@ -14,7 +14,7 @@ use kindling::burn::tensor::TensorData;
 use kindling::heads::{AnyLabels, AnyOutput, ModelInput, SequenceLabels, SpanLabels};
 use kindling::import::{ModelLoadOptions, load_model, save_model};
 use kindling_tests::{
-    case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device, tolerance,
+    TOLERANCE, case_names, fixtures_dir, max_abs_diff, read_safetensors, test_device,
 };
 use serde_json::Value;
 
@@ -117,7 +117,7 @@ fn check_case(name: &str, device: &Device) {
     let (output, loss) = model
         .forward_with_labels(model_input(&inputs, device), labels(&case, &inputs, device))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let tol = tolerance(device);
+    let tol = TOLERANCE;
     let per_token = matches!(
         output,
         AnyOutput::TokenClassification(_) | AnyOutput::MaskedLm(_)

@@ -93,14 +93,16 @@ fn micro_batches(run: &str) -> MicroBatches {
 
 /// The fixture's 20 steps with its arguments on `plain`'s autodiff device; the step losses and
 /// the trained model.
-fn train_fixture(
-    run: &str,
-    plain: &Device,
-    bf16: bool,
-) -> (
+type Trained = (
     Vec<f64>,
     kindling::heads::Model<kindling::body::AnyBody, kindling::heads::AnyHead>,
-) {
+);
+
+fn train_fixture(run: &str, plain: &Device, bf16: bool) -> Trained {
+    try_train_fixture(run, plain, bf16).unwrap()
+}
+
+fn try_train_fixture(run: &str, plain: &Device, bf16: bool) -> Result<Trained, TrainError> {
     let expected = expected(run);
     let data = micro_batches(run);
     let a = &expected["args"];
@@ -146,10 +148,9 @@ fn train_fixture(
         false,
         &device,
         |_| Ok(()),
-    )
-    .unwrap();
+    )?;
 
-    (outcome.state.step_losses, model)
+    Ok((outcome.state.step_losses, model))
 }
 
 test_device!(twenty_steps_follow_pytorch);
@@ -215,7 +216,15 @@ test_device!(bf16_steps_follow_pytorch_bf16);
 /// float32 run (`bf16_max_rel_deviation`): kindling rounds differently, but not worse.
 fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
     if !plain.supports_dtype(kindling::burn::tensor::FloatDType::BF16) {
-        println!("{plain:?} has no bfloat16; --bf16 is refused there with an error");
+        // No bfloat16 on this device: what is checked is that training refuses, naming it.
+        let Err(err) = try_train_fixture(BERT, plain, true) else {
+            panic!("bf16 training on {plain:?}, which has no bfloat16, must be an error");
+        };
+        assert!(
+            matches!(err, TrainError::Precision(_)) && err.to_string().contains("bfloat16"),
+            "{err}"
+        );
+        println!("{plain:?} has no bfloat16; --bf16 is refused: {err}");
         return;
     }
     let expected = expected(BERT);

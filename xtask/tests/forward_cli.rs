@@ -140,15 +140,14 @@ fn text_input_needs_a_tokenizer_and_bad_ids_are_clear_errors() {
 }
 
 #[test]
+#[ignore = "needs KINDLING_MINILM_DIR (cargo xtask test provides it)"]
 fn text_input_on_minilm_writes_ids_and_mask() {
-    let Some(dir) = std::env::var_os("KINDLING_MINILM_DIR") else {
-        assert!(
-            std::env::var("KINDLING_REQUIRE_ALL").is_err(),
-            "KINDLING_MINILM_DIR must be set in CI"
-        );
-        eprintln!("SKIPPED: KINDLING_MINILM_DIR not set");
-        return;
-    };
+    let dir = std::env::var_os("KINDLING_MINILM_DIR").unwrap_or_else(|| {
+        panic!(
+            "KINDLING_MINILM_DIR is not set: this test needs the pretrained all-MiniLM-L6-v2; \
+             run `cargo xtask test`, which provisions it"
+        )
+    });
     let tmp = tempfile::tempdir().unwrap();
     let sentences: Vec<String> = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("minilm/sentences.json")).unwrap(),
