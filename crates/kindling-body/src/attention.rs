@@ -2,11 +2,10 @@
 
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn::tensor::activation::softmax;
 
 use crate::init::{hf_layer_norm, hf_linear};
-use crate::kernels::{self, KeyBias};
+use crate::kernels::{self, KeyBias, mask_value};
 
 /// Query, key and value projections and the scaled dot-product (`attention.self.*`; the field
 /// is `self_attention` because `self` is a Rust keyword; [`crate::names`] maps it).
@@ -47,17 +46,6 @@ pub struct SelfAttentionBlock {
     pub self_attention: SelfAttention,
     /// `attention.output`.
     pub output: AttentionOutput,
-}
-
-/// The most negative value of a dtype, used to mask keys as `transformers` does
-/// (`torch.finfo(dtype).min`).
-pub(crate) fn mask_value(dtype: DType) -> f64 {
-    match dtype {
-        DType::F16 => -65504.0,
-        DType::BF16 => -3.3895e38,
-        DType::F64 => f64::MIN,
-        _ => f32::MIN as f64,
-    }
 }
 
 impl SelfAttention {

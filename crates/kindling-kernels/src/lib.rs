@@ -1,4 +1,6 @@
-//! Fast paths for the encoder's hot operations, with Burn's own operations as the fallback.
+#![warn(missing_docs)]
+//! kindling's fast paths for a transformer encoder's hot operations, with Burn's own operations
+//! as the fallback.
 //!
 //! On Burn's Flex CPU backend in float32 the functions here run kindling's kernels: linear
 //! layers as one matrix product onto the bias with GELU as its epilogue, attention that reads
@@ -8,6 +10,9 @@
 //! other case (other backends, f16/bf16, gradient checkpointing) computes the same thing with
 //! Burn's tensor operations, so callers never branch on the backend. `docs/benchmarks.md`
 //! gives each kernel's measured gain.
+//!
+//! The kernels are compiled with the `flex` feature; without it every function here is Burn's
+//! own operations.
 
 #[cfg(feature = "flex")]
 mod cpu;
@@ -173,6 +178,17 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::gelu(x)
 }
 
+/// The most negative value of a dtype, used to mask keys as `transformers` does
+/// (`torch.finfo(dtype).min`).
+pub fn mask_value(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => -65504.0,
+        DType::BF16 => -3.3895e38,
+        DType::F64 => f64::MIN,
+        _ => f32::MIN as f64,
+    }
+}
+
 /// Whether [`attention`] runs kindling's kernels on `device` (Flex, with or without
 /// autodiff); the caller then passes the key padding as a `[batch, seq]` bias instead of a
 /// `[batch, 1, seq, seq]` one, and may use [`attention`] in training too.
@@ -208,7 +224,7 @@ fn in_dtype(bias: Tensor<4>, dtype: DType) -> Tensor<4> {
     let padding = bias.clone().lower_elem(-1.0);
     Tensor::<4>::zeros(bias.shape(), &bias.device())
         .cast(dtype)
-        .mask_fill(padding, crate::attention::mask_value(dtype))
+        .mask_fill(padding, mask_value(dtype))
 }
 
 /// Multi-head scaled dot-product attention (scale `1/√head_dim`) with the heads packed in the

@@ -21,12 +21,12 @@ use super::{
     AttentionInputs, NORM_ROWS, contiguous, dropout_draw, from_vec, gelu_in_parallel,
     key_bias_primitive, map_in_place, values,
 };
-use crate::kernels::KeyBias;
-use crate::kernels::cpu::activation::gelu_backward_in_place;
-use crate::kernels::cpu::attention::{
+use crate::KeyBias;
+use crate::cpu::activation::gelu_backward_in_place;
+use crate::cpu::attention::{
     AttentionShape, ProbsDropout, attention_backward, attention_train,
 };
-use crate::kernels::cpu::norm::{layer_norm_backward_rows, layer_norm_rows};
+use crate::cpu::norm::{layer_norm_backward_rows, layer_norm_rows};
 
 /// The autodiff primitive of a float32 tensor on Flex with autodiff (Burn's default strategy,
 /// no gradient checkpointing).
