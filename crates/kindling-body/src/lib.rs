@@ -46,8 +46,8 @@ pub use config::{
 pub use embeddings::Embeddings;
 pub use encoder::{EncoderBody, EncoderBodyConfig, EncoderStack};
 pub use error::ConfigError;
+pub use init::{hf_embedding, hf_layer_norm, hf_linear};
 /// kindling's CPU kernels (the `kindling-kernels` crate), as `kindling_body::kernels`.
 pub use kindling_kernels as kernels;
-pub use init::{hf_embedding, hf_layer_norm, hf_linear};
 pub use layer::{EncoderLayer, Intermediate, LayerOutput};
 pub use pooler::Pooler;
