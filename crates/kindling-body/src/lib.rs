@@ -36,7 +36,6 @@ mod embeddings;
 mod encoder;
 mod error;
 mod init;
-pub mod kernels;
 mod layer;
 pub mod names;
 mod pooler;
@@ -56,5 +55,7 @@ pub use embeddings::Embeddings;
 pub use encoder::{EncoderBody, EncoderBodyConfig, EncoderStack};
 pub use error::ConfigError;
 pub use init::{hf_embedding, hf_layer_norm, hf_linear};
+/// kindling's CPU kernels (the `kindling-kernels` crate), as `kindling_body::kernels`.
+pub use kindling_kernels as kernels;
 pub use layer::{EncoderLayer, Intermediate, LayerOutput};
 pub use pooler::Pooler;

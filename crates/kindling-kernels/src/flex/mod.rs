@@ -9,16 +9,18 @@
 #![allow(clippy::result_large_err)]
 
 use burn::backend::flex::FlexTensor;
-use burn::backend::{DispatchDevice, Flex};
+use burn::backend::{Autodiff, DispatchDevice, Flex};
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::KeyBias;
+use super::AttentionBias;
 use super::cpu::activation::gelu_in_place;
-use super::cpu::attention::{AttentionShape, ProbsDropout, attention as attention_kernel};
+use super::cpu::attention::{
+    Additive, AttentionShape, ProbsDropout, ScoreBias, attention as attention_kernel,
+};
 use super::cpu::dropout::dropout_mask;
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
@@ -223,13 +225,67 @@ pub fn linear<const D: usize>(
 
 type AttentionInputs = (Tensor<3>, Tensor<3>, Tensor<3>);
 
-/// The `[batch, seq_k]` key bias as a contiguous Flex float32 primitive (`Some(None)` without
-/// one), or `None` when it is not in the form the kernels take.
-fn key_bias_primitive(key_bias: Option<&KeyBias>) -> Option<Option<FlexTensor>> {
-    match key_bias {
-        None => Some(None),
-        Some(KeyBias::PerKey(bias)) => float32(bias.clone()).ok().map(|b| Some(contiguous(b))),
-        Some(KeyBias::PerQuery(_)) => None,
+/// A float32 Flex tensor's values as a contiguous primitive, on an autodiff device or not, when
+/// no gradient flows through it: the kernels read it as a constant.
+fn constant32<const D: usize>(tensor: &Tensor<D>) -> Option<FlexTensor> {
+    if tensor.dtype() != DType::F32 {
+        return None;
+    }
+    match tensor.clone().try_into_primitive::<Flex>() {
+        Ok(primitive) => Some(contiguous(primitive)),
+        Err(_) => {
+            let tracked = tensor.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+            (!tracked.is_tracked()).then(|| contiguous(tracked.primitive().clone()))
+        }
+    }
+}
+
+/// An [`AttentionBias`]'s tensors as contiguous Flex float32 primitives, for the kernels.
+#[derive(Debug, Default)]
+struct BiasParts {
+    padding: Option<FlexTensor>,
+    /// The values, and their batch and head dimensions (each 1 or full).
+    additive: Option<(FlexTensor, usize, usize)>,
+    half_window: Option<usize>,
+}
+
+impl BiasParts {
+    /// The parts of `bias`, or `None` when one is not a constant Flex float32 tensor.
+    fn new(bias: Option<&AttentionBias>) -> Option<Self> {
+        let Some(bias) = bias else {
+            return Some(Self::default());
+        };
+        let padding = match bias.key_padding() {
+            None => None,
+            Some(padding) => Some(constant32(padding)?),
+        };
+        let additive = match bias.additive() {
+            None => None,
+            Some(additive) => {
+                let [batches, heads, _, _] = additive.dims();
+                Some((constant32(additive)?, batches, heads))
+            }
+        };
+        Some(Self {
+            padding,
+            additive,
+            half_window: bias.half_window(),
+        })
+    }
+
+    fn slices(&self) -> ScoreBias<'_> {
+        ScoreBias {
+            key_padding: self.padding.as_ref().map(values),
+            additive: self
+                .additive
+                .as_ref()
+                .map(|(additive, batches, heads)| Additive {
+                    values: values(additive),
+                    batches: *batches,
+                    heads: *heads,
+                }),
+            half_window: self.half_window,
+        }
     }
 }
 
@@ -238,10 +294,10 @@ pub fn attention(
     query: Tensor<3>,
     key: Tensor<3>,
     value: Tensor<3>,
-    key_bias: Option<&KeyBias>,
+    bias: Option<&AttentionBias>,
     heads: usize,
 ) -> Result<Tensor<3>, AttentionInputs> {
-    let Some(bias) = key_bias_primitive(key_bias) else {
+    let Some(bias) = BiasParts::new(bias) else {
         return Err((query, key, value));
     };
     let [batch, seq_q, hidden] = query.dims();
@@ -266,7 +322,7 @@ pub fn attention(
         values(&q),
         values(&k),
         values(&v),
-        bias.as_ref().map(values),
+        bias.slices(),
         scale,
         shape,
         &mut out,

@@ -1,4 +1,6 @@
-//! Fast paths for the encoder's hot operations, with Burn's own operations as the fallback.
+#![warn(missing_docs)]
+//! kindling's fast paths for a transformer encoder's hot operations, with Burn's own operations
+//! as the fallback.
 //!
 //! On Burn's Flex CPU backend in float32 the functions here run kindling's kernels: linear
 //! layers as one matrix product onto the bias with GELU as its epilogue, attention that reads
@@ -8,15 +10,20 @@
 //! other case (other backends, f16/bf16, gradient checkpointing) computes the same thing with
 //! Burn's tensor operations, so callers never branch on the backend. `docs/benchmarks.md`
 //! gives each kernel's measured gain.
+//!
+//! The kernels are compiled with the `flex` feature; without it every function here is Burn's
+//! own operations.
 
+mod bias;
 #[cfg(feature = "flex")]
 mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
 
+pub use bias::{AttentionBias, mask_value};
+
 use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn::tensor::activation;
 use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -174,8 +181,9 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// Whether [`attention`] runs kindling's kernels on `device` (Flex, with or without
-/// autodiff); the caller then passes the key padding as a `[batch, seq]` bias instead of a
-/// `[batch, 1, seq, seq]` one, and may use [`attention`] in training too.
+/// autodiff): the caller then passes the bias in parts (the kernel reads them as they are)
+/// rather than [materialized](AttentionBias::materialize) once per forward pass, and may use
+/// [`attention`] in training too.
 pub fn has_fast_attention(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
@@ -188,74 +196,53 @@ pub fn has_fast_attention(device: &Device) -> bool {
     }
 }
 
-/// Key padding for [`attention`], built once per forward pass and shared by every layer.
-#[derive(Debug, Clone)]
-pub enum KeyBias {
-    /// `[batch, seq_k]`: 0 at real keys, the dtype's lowest value at padding (kindling's
-    /// kernel broadcasts it over heads and queries itself).
-    PerKey(Tensor<2>),
-    /// `[batch, 1, seq_q, seq_k]`, the same values materialized over queries for Burn's fused
-    /// attention, so no backend expands it per layer.
-    PerQuery(Tensor<4>),
-}
-
-/// `bias` (0 or its dtype's lowest value) in `dtype`, the lowest value re-made there: a plain
-/// cast would turn float32's lowest into f16's -inf (bf16 training keeps a float32 default).
-fn in_dtype(bias: Tensor<4>, dtype: DType) -> Tensor<4> {
-    if bias.dtype() == dtype {
-        return bias;
-    }
-    let padding = bias.clone().lower_elem(-1.0);
-    Tensor::<4>::zeros(bias.shape(), &bias.device())
-        .cast(dtype)
-        .mask_fill(padding, crate::attention::mask_value(dtype))
-}
-
 /// Multi-head scaled dot-product attention (scale `1/√head_dim`) with the heads packed in the
 /// last dimension: `query` `[batch, seq_q, heads · head_dim]`, `key` and `value`
-/// `[batch, seq_k, heads · head_dim]`, result `[batch, seq_q, heads · head_dim]`, with
-/// `dropout` on the probabilities in training.
+/// `[batch, seq_k, heads · head_dim]`, result `[batch, seq_q, heads · head_dim]`, with `bias`
+/// added to the scores (see [`AttentionBias`]) and `dropout` on the probabilities in training.
 ///
-/// On Flex this is kindling's kernel, forward and (with autodiff) backward; elsewhere Burn's
-/// fused attention when no dropout is active, else the decomposed computation.
+/// On Flex in float32 this is kindling's kernel, forward and (with autodiff) backward, with
+/// every part of the bias inside it: the key padding and the additive bias read per score
+/// (size-1 batch and head dimensions broadcast), and keys outside a sliding window skipped, so
+/// a window costs `O(seq · window)`. The kernel's backward gives no gradient to the bias: in
+/// training, a bias that is itself tracked by autodiff (computed from parameters) takes Burn's
+/// operations instead, so its gradient is not lost. Elsewhere the bias is materialized
+/// ([`AttentionBias::materialize`]) for Burn's fused attention when no dropout is active, else
+/// for the decomposed computation.
+///
+/// # Panics
+/// When a part of `bias` does not fit the shapes.
 // The closure hands the inputs back as `Err` for the next path, as large as the `Ok` it replaces.
 #[allow(clippy::result_large_err)]
 pub fn attention(
     query: Tensor<3>,
     key: Tensor<3>,
     value: Tensor<3>,
-    key_bias: Option<&KeyBias>,
+    bias: Option<&AttentionBias>,
     heads: usize,
     dropout: &Dropout,
 ) -> Tensor<3> {
+    let [batch, seq_q, hidden] = query.dims();
+    let seq_k = key.dims()[1];
+    if let Some(bias) = bias {
+        bias.check(batch, heads, seq_q, seq_k);
+    }
     let training = dropout.training.is_enabled() && query.device().is_autodiff();
     let active = (training && dropout.prob > 0.0).then_some(dropout.prob);
     #[cfg(feature = "flex")]
-    let (query, key, value) = match flex::attention(query, key, value, key_bias, heads)
-        .or_else(|(q, k, v)| flex::attention_autodiff(q, k, v, key_bias, heads, active))
+    let (query, key, value) = match flex::attention(query, key, value, bias, heads)
+        .or_else(|(q, k, v)| flex::attention_autodiff(q, k, v, bias, heads, active))
     {
         Ok(out) => return out,
         Err(inputs) => inputs,
     };
-    let [batch, seq_q, hidden] = query.dims();
     let split = |x: Tensor<3>| {
         let [batch, seq, _] = x.dims();
         x.reshape([batch, seq, heads, hidden / heads])
             .swap_dims(1, 2)
     };
-    let dtype = query.dtype();
-    let bias = key_bias.map(|bias| {
-        let bias = match bias {
-            KeyBias::PerQuery(bias) => bias.clone(),
-            KeyBias::PerKey(bias) => {
-                let [batch, seq_k] = bias.dims();
-                bias.clone()
-                    .reshape([batch, 1, 1, seq_k])
-                    .expand([batch, 1, seq_q, seq_k])
-            }
-        };
-        in_dtype(bias, dtype)
-    });
+    let bias =
+        bias.and_then(|bias| bias.materialize(batch, seq_q, seq_k, query.dtype(), &query.device()));
     let context = match active {
         // Burn's fused attention has no dropout.
         Some(_) => {

@@ -12,6 +12,11 @@ use rayon::prelude::*;
 use super::dropout::apply_dropout;
 use super::softmax::{softmax_backward_rows, softmax_rows, softmax_rows_unnormalized};
 
+mod banded;
+mod bias;
+
+pub use bias::{Additive, ScoreBias};
+
 /// The shape of one attention call.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
@@ -103,6 +108,38 @@ unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View,
     }
 }
 
+/// `dst (m × n) += scale · lhs (m × k) · rhs (k × n)`, single-threaded.
+///
+/// # Safety
+/// As [`product`].
+#[allow(unsafe_code)]
+unsafe fn product_onto(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View, scale: f32) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.ptr as *mut f32,
+            dst.cs,
+            dst.rs,
+            true,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
 /// Runs `task(scratch, index)` for every `(batch, head)` pair, in parallel when the work pays
 /// for it; each worker keeps its own scratch buffers.
 fn for_each_head(
@@ -126,6 +163,10 @@ fn for_each_head(
 struct Scratch {
     first: Vec<f32>,
     second: Vec<f32>,
+    /// One value per query row (inverse sums), or one per key (a row of weights).
+    rows: Vec<f32>,
+    /// A second row of one value per key.
+    keys: Vec<f32>,
 }
 
 /// Dropout on the attention probabilities, as a counter-based mask: element `e` of the
@@ -160,7 +201,7 @@ fn check_lengths(
     key: usize,
     value: usize,
     out: usize,
-    bias: Option<usize>,
+    bias: ScoreBias,
 ) {
     let AttentionShape {
         batch,
@@ -173,18 +214,45 @@ fn check_lengths(
     assert_eq!(key, batch * seq_k * hidden, "key length");
     assert_eq!(value, batch * seq_k * hidden, "value length");
     assert_eq!(out, batch * seq_q * hidden, "output length");
-    if let Some(bias) = bias {
-        assert_eq!(bias, batch * seq_k, "key bias length");
+    if let Some(padding) = bias.key_padding {
+        assert_eq!(padding.len(), batch * seq_k, "key padding length");
+    }
+    if let Some(additive) = bias.additive {
+        assert!(
+            (additive.batches == 1 || additive.batches == batch)
+                && (additive.heads == 1 || additive.heads == shape.heads),
+            "additive bias batches {} and heads {}",
+            additive.batches,
+            additive.heads
+        );
+        assert_eq!(
+            additive.values.len(),
+            additive.batches * additive.heads * seq_q * seq_k,
+            "additive bias length"
+        );
     }
 }
 
-/// `out[b, i, h] = softmax(scale · q[b, i, h] · k[b, :, h]ᵀ + key_bias[b]) · v[b, :, h]` for every
-/// sequence `b`, query `i` and head `h`, where `[.., h]` is the head's `head_dim` columns.
+/// The length of the probabilities [`attention_train`] saves: `[batch, heads, seq_q, band]`,
+/// where the band is every key (`seq_k`) without a window and a block's band of keys with one.
+pub fn probs_len(shape: AttentionShape, half_window: Option<usize>) -> usize {
+    let band = match half_window {
+        Some(half) => banded::band_width(shape, half),
+        None => shape.seq_k,
+    };
+    shape.batch * shape.heads * shape.seq_q * band
+}
+
+/// `out[b, i, h] = softmax(scale · q[b, i, h] · k[b, :, h]ᵀ + bias[b, h, i]) · v[b, :, h]` for
+/// every sequence `b`, query `i` and head `h`, where `[.., h]` is the head's `head_dim` columns.
 ///
 /// `query` and `out` are `[batch, seq_q, hidden]`, `key` and `value` `[batch, seq_k, hidden]`,
-/// all row-major; `key_bias` (`[batch, seq_k]`) is added to every score row of its sequence:
-/// 0 at real keys and `f32::MIN` at padding, so padding gets no weight unless a row has nothing
-/// else (then, as in `transformers`, the row averages all values).
+/// all row-major. The bias of a score is its key's padding (0 at real keys and `f32::MIN` at
+/// padding) plus the additive bias, the sum stopped at `f32::MIN`; a key outside the window
+/// gets no weight and is not computed at all. Masked keys get no weight unless a row has
+/// nothing else: then, as in `transformers` with its `finfo.min` mask, the row averages all
+/// `seq_k` values (with a window too, where `transformers` masks the keys outside it with the
+/// same value).
 ///
 /// # Panics
 /// When a slice's length does not match `shape`.
@@ -192,23 +260,23 @@ pub fn attention(
     query: &[f32],
     key: &[f32],
     value: &[f32],
-    key_bias: Option<&[f32]>,
+    bias: ScoreBias,
     scale: f32,
     shape: AttentionShape,
     out: &mut [f32],
 ) {
-    attention_forward(query, key, value, key_bias, scale, shape, None, None, out);
+    attention_forward(query, key, value, bias, scale, shape, None, None, out);
 }
 
 /// The forward pass for training: as [`attention`], with dropout on the probabilities, and
-/// the probabilities (before dropout, `[batch, heads, seq_q, seq_k]`) written to `probs` for
-/// [`attention_backward`].
+/// the probabilities (before dropout, [`probs_len`] of them: `[batch, heads, seq_q, seq_k]`
+/// without a window) written to `probs` for [`attention_backward`].
 #[allow(clippy::too_many_arguments)]
 pub fn attention_train(
     query: &[f32],
     key: &[f32],
     value: &[f32],
-    key_bias: Option<&[f32]>,
+    bias: ScoreBias,
     scale: f32,
     shape: AttentionShape,
     dropout: Option<ProbsDropout>,
@@ -217,14 +285,14 @@ pub fn attention_train(
 ) {
     assert_eq!(
         probs.len(),
-        shape.batch * shape.heads * shape.seq_q * shape.seq_k,
+        probs_len(shape, bias.half_window),
         "probabilities length"
     );
     attention_forward(
         query,
         key,
         value,
-        key_bias,
+        bias,
         scale,
         shape,
         dropout,
@@ -238,21 +306,14 @@ fn attention_forward(
     query: &[f32],
     key: &[f32],
     value: &[f32],
-    key_bias: Option<&[f32]>,
+    bias: ScoreBias,
     scale: f32,
     shape: AttentionShape,
     dropout: Option<ProbsDropout>,
     probs: Option<&mut [f32]>,
     out: &mut [f32],
 ) {
-    check_lengths(
-        shape,
-        query.len(),
-        key.len(),
-        value.len(),
-        out.len(),
-        key_bias.map(<[f32]>::len),
-    );
+    check_lengths(shape, query.len(), key.len(), value.len(), out.len(), bias);
     let AttentionShape {
         seq_q,
         seq_k,
@@ -267,6 +328,20 @@ fn attention_forward(
         out.fill(0.0);
         return;
     }
+    if let Some(half) = bias.half_window {
+        let inputs = banded::Inputs {
+            query,
+            key,
+            value,
+            bias,
+            scale,
+            shape,
+            half,
+            dropout,
+        };
+        banded::forward(&inputs, probs, out);
+        return;
+    }
     let hidden = shape.hidden();
     let tile = seq_q * seq_k;
     let out_ptr = Shared(out.as_mut_ptr());
@@ -277,7 +352,6 @@ fn attention_forward(
         let q = View::rows(query[b * seq_q * hidden + h * head_dim..].as_ptr(), hidden);
         let k = View::rows(key[b * seq_k * hidden + h * head_dim..].as_ptr(), hidden);
         let v = View::rows(value[b * seq_k * hidden + h * head_dim..].as_ptr(), hidden);
-        let bias = key_bias.map(|bias| &bias[b * seq_k..(b + 1) * seq_k]);
         // SAFETY: the probabilities tile of this task is its own `tile` cells; the scores
         // buffer is the worker's.
         let scores: &mut [f32] = match probs_ptr {
@@ -287,18 +361,29 @@ fn attention_forward(
                 &mut scratch.first
             }
         };
+        // Key padding alone is added inside the softmax's passes; with an additive bias the
+        // whole bias is written into the scores first and the product accumulates onto it.
+        let padding = match bias.additive {
+            None => bias.padding_of(b, seq_k),
+            Some(_) => None,
+        };
+        let filled = bias.additive.is_some() && bias.fill(shape, b, h, 0, 0, seq_k, scores);
         // SAFETY: every view stays inside its slice (the last element read of `q` is
         // (seq_q - 1) · hidden + head_dim - 1 past its start, within the checked lengths, and
         // likewise for `k`, `v` and the output); tasks write their own sequence's rows and
         // their own head's columns of `out`.
         unsafe {
             let dst = View::rows(scores.as_ptr(), seq_k);
-            product(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
+            if filled {
+                product_onto(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
+            } else {
+                product(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
+            }
             let out_head = out_ptr.0.add(b * seq_q * hidden + h * head_dim);
             if probs_ptr.is_none() && dropout.is_none() {
                 // Inference: normalize the narrow product instead of the scores.
                 scratch.second.resize(seq_q, 0.0);
-                softmax_rows_unnormalized(scores, seq_k, bias, &mut scratch.second);
+                softmax_rows_unnormalized(scores, seq_k, padding, &mut scratch.second);
                 let weights = View::rows(scores.as_ptr(), seq_k);
                 product(
                     seq_q,
@@ -315,7 +400,7 @@ fn attention_forward(
                 }
                 return;
             }
-            softmax_rows(scores, seq_k, bias);
+            softmax_rows(scores, seq_k, padding);
             let weights: &[f32] = match dropout {
                 Some(dropout) => {
                     scratch.second.clear();
@@ -341,7 +426,8 @@ fn attention_forward(
 
 /// The gradients of [`attention_train`]'s inputs from the gradient of its output: `grad_out`
 /// `[batch, seq_q, hidden]` and the saved `probs` in, `grad_query`, `grad_key` and
-/// `grad_value` (shaped as their inputs) out. The same `dropout` as the forward pass.
+/// `grad_value` (shaped as their inputs) out. The same `half_window` and `dropout` as the
+/// forward pass. The bias gets no gradient: it is a constant of the operation.
 #[allow(clippy::too_many_arguments, unsafe_code)]
 pub fn attention_backward(
     query: &[f32],
@@ -351,6 +437,7 @@ pub fn attention_backward(
     grad_out: &[f32],
     scale: f32,
     shape: AttentionShape,
+    half_window: Option<usize>,
     dropout: Option<ProbsDropout>,
     grad_query: &mut [f32],
     grad_key: &mut [f32],
@@ -362,7 +449,7 @@ pub fn attention_backward(
         key.len(),
         value.len(),
         grad_out.len(),
-        None,
+        ScoreBias::default(),
     );
     check_lengths(
         shape,
@@ -370,24 +457,38 @@ pub fn attention_backward(
         grad_key.len(),
         grad_value.len(),
         grad_out.len(),
-        None,
+        ScoreBias::default(),
     );
     let AttentionShape {
-        batch,
         seq_q,
         seq_k,
         heads,
         head_dim,
+        ..
     } = shape;
     assert_eq!(
         probs.len(),
-        batch * heads * seq_q * seq_k,
+        probs_len(shape, half_window),
         "probabilities length"
     );
     if grad_out.is_empty() || seq_k == 0 {
         grad_query.fill(0.0);
         grad_key.fill(0.0);
         grad_value.fill(0.0);
+        return;
+    }
+    if let Some(half) = half_window {
+        let inputs = banded::Inputs {
+            query,
+            key,
+            value,
+            bias: ScoreBias::default(),
+            scale,
+            shape,
+            half,
+            dropout,
+        };
+        banded::backward(&inputs, probs, grad_out, grad_query, grad_key, grad_value);
         return;
     }
     let hidden = shape.hidden();

@@ -1,4 +1,5 @@
-//! Row softmax (normalized, or unnormalized with the row sums apart) and its backward.
+//! Row softmax (normalized, or unnormalized with the row sums apart, over whole rows or over a
+//! window of each) and its backward, and the bias rows attention adds to its scores.
 
 use super::LANES;
 use super::activation::exp;
@@ -124,6 +125,110 @@ dispatch!(
     inverse_sums: &mut [f32]
 ) {
     softmax_rows_unnormalized_body(scores, width, bias, inverse_sums)
+});
+
+/// A score at or below this is masked: only `f32::MIN` (a padding or mask value) added to a
+/// score gets here.
+pub const MASKED: f32 = f32::MIN / 2.0;
+
+#[inline(always)]
+fn fill_bias_body(dst: &mut [f32], additive: Option<&[f32]>, padding: Option<&[f32]>) {
+    match (additive, padding) {
+        (Some(a), Some(p)) => {
+            for ((d, &a), &p) in dst.iter_mut().zip(a).zip(p) {
+                *d = (a + p).max(f32::MIN);
+            }
+        }
+        (Some(x), None) | (None, Some(x)) => {
+            for (d, &x) in dst.iter_mut().zip(x) {
+                *d = x.max(f32::MIN);
+            }
+        }
+        (None, None) => dst.fill(0.0),
+    }
+}
+
+dispatch!(
+    /// `dst <- additive + padding` (either may be absent), element-wise, stopped at `f32::MIN`
+    /// so that a masked key added to a mask (or a -∞) stays the finite lowest value.
+    fill_bias(dst: &mut [f32], additive: Option<&[f32]>, padding: Option<&[f32]>) {
+    fill_bias_body(dst, additive, padding)
+});
+
+/// Which keys of a band a run of query rows sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The first row's query position.
+    pub first_query: usize,
+    /// Key `j` is visible from query `i` iff `|i - j| <= half`.
+    pub half: usize,
+    /// The band's first key position.
+    pub first_key: usize,
+    /// Keys in all (the window stops there).
+    pub seq_k: usize,
+}
+
+#[inline(always)]
+fn softmax_window_body(
+    scores: &mut [f32],
+    width: usize,
+    window: Window,
+    normalize: bool,
+    inverse_sums: &mut [f32],
+) {
+    let Window {
+        first_query,
+        half,
+        first_key,
+        seq_k,
+    } = window;
+    let band_end = (first_key + width).min(seq_k);
+    for (r, (row, inverse)) in scores
+        .chunks_exact_mut(width)
+        .zip(inverse_sums.iter_mut())
+        .enumerate()
+    {
+        let i = first_query + r;
+        let lo = i.saturating_sub(half).max(first_key);
+        let hi = (i + half + 1).min(band_end);
+        let max = if lo < hi {
+            row_max(&row[lo - first_key..hi - first_key])
+        } else {
+            f32::MIN
+        };
+        if max <= MASKED {
+            row.fill(0.0);
+            *inverse = 0.0;
+            continue;
+        }
+        let (lo, hi) = (lo - first_key, hi - first_key);
+        row[..lo].fill(0.0);
+        row[hi..].fill(0.0);
+        let visible = &mut row[lo..hi];
+        let sum = exp_shifted_sum(visible, max);
+        *inverse = 1.0 / sum;
+        if normalize {
+            for v in visible.iter_mut() {
+                *v *= *inverse;
+            }
+        }
+    }
+}
+
+dispatch!(
+    /// Softmax of each `width`-long row of `scores` (a band of keys from `window.first_key`)
+    /// over the keys its query sees through `window`, 0 at the others; normalized when
+    /// `normalize`, else left as `exp(score - max)`. Writes `1 / Σ` of each row to
+    /// `inverse_sums`, or 0 for a row whose visible keys are all masked (at or below
+    /// [`MASKED`]) or that sees none: that row is all zeros, for the caller to average.
+    softmax_window_rows(
+    scores: &mut [f32],
+    width: usize,
+    window: Window,
+    normalize: bool,
+    inverse_sums: &mut [f32]
+) {
+    softmax_window_body(scores, width, window, normalize, inverse_sums)
 });
 
 #[inline(always)]

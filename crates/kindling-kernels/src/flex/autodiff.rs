@@ -18,15 +18,15 @@ use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::{
-    AttentionInputs, NORM_ROWS, contiguous, dropout_draw, from_vec, gelu_in_parallel,
-    key_bias_primitive, map_in_place, values,
+    AttentionInputs, BiasParts, NORM_ROWS, contiguous, dropout_draw, from_vec, gelu_in_parallel,
+    map_in_place, values,
 };
-use crate::kernels::KeyBias;
-use crate::kernels::cpu::activation::gelu_backward_in_place;
-use crate::kernels::cpu::attention::{
-    AttentionShape, ProbsDropout, attention_backward, attention_train,
+use crate::AttentionBias;
+use crate::cpu::activation::gelu_backward_in_place;
+use crate::cpu::attention::{
+    AttentionShape, ProbsDropout, attention_backward, attention_train, probs_len,
 };
-use crate::kernels::cpu::norm::{layer_norm_backward_rows, layer_norm_rows};
+use crate::cpu::norm::{layer_norm_backward_rows, layer_norm_rows};
 
 /// The autodiff primitive of a float32 tensor on Flex with autodiff (Burn's default strategy,
 /// no gradient checkpointing).
@@ -86,9 +86,10 @@ struct AttentionState {
     query: FlexTensor,
     key: FlexTensor,
     value: FlexTensor,
-    /// `[batch, heads, seq_q, seq_k]`, before dropout.
+    /// Before dropout: `[batch, heads, seq_q, seq_k]`, or per band with a window.
     probs: FlexTensor,
     shape: AttentionShape,
+    half_window: Option<usize>,
     scale: f32,
     dropout: Option<ProbsDropout>,
 }
@@ -115,6 +116,7 @@ impl Backward<Flex, 3> for AttentionBackward {
             values(&grad_out),
             state.scale,
             state.shape,
+            state.half_window,
             state.dropout,
             &mut dq,
             &mut dk,
@@ -135,16 +137,17 @@ impl Backward<Flex, 3> for AttentionBackward {
 
 /// Attention on autodiff Flex tensors (training): kindling's kernel forward with dropout on
 /// the probabilities (`dropout`: its probability, when active), and one backward node that
-/// computes all three input gradients per head, heads read in place.
+/// computes all three input gradients per head, heads read in place. The bias is a constant
+/// of the node (no gradient): one tracked by autodiff hands the inputs back instead.
 pub fn attention_autodiff(
     query: Tensor<3>,
     key: Tensor<3>,
     value: Tensor<3>,
-    key_bias: Option<&KeyBias>,
+    bias: Option<&AttentionBias>,
     heads: usize,
     dropout: Option<f64>,
 ) -> Result<Tensor<3>, AttentionInputs> {
-    let Some(bias) = key_bias_primitive(key_bias) else {
+    let Some(bias) = BiasParts::new(bias) else {
         return Err((query, key, value));
     };
     let device = query.device();
@@ -173,13 +176,14 @@ pub fn attention_autodiff(
     };
     let scale = 1.0 / (shape.head_dim as f32).sqrt();
     let dropout = dropout.map(|prob| dropout_draw(&device, prob));
-    let mut probs = vec![0.0f32; batch * heads * seq_q * seq_k];
+    let saved = probs_len(shape, bias.half_window);
+    let mut probs = vec![0.0f32; saved];
     let mut out = vec![0.0f32; batch * seq_q * hidden];
     attention_train(
         values(&query),
         values(&key),
         values(&value),
-        bias.as_ref().map(values),
+        bias.slices(),
         scale,
         shape,
         dropout,
@@ -197,8 +201,9 @@ pub fn attention_autodiff(
                 query,
                 key,
                 value,
-                probs: from_vec(probs, vec![batch, heads, seq_q, seq_k]),
+                probs: from_vec(probs, vec![saved]),
                 shape,
+                half_window: bias.half_window,
                 scale,
                 dropout,
             };
@@ -330,4 +335,30 @@ pub fn layer_norm_autodiff<const D: usize>(
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qkv(device: &Device) -> AttentionInputs {
+        let x = || Tensor::<3>::ones([1, 3, 4], device).require_grad();
+        (x(), x(), x())
+    }
+
+    #[test]
+    fn the_kernel_takes_a_bias_built_on_the_autodiff_device_unless_it_is_tracked() {
+        let device = Device::flex().autodiff();
+        let mask = Tensor::<2, Int>::from_data([[1, 1, 0]], &device);
+        let padding = AttentionBias::from_attention_mask(mask).with_sliding_window(2);
+        let (q, k, v) = qkv(&device);
+        assert!(attention_autodiff(q, k, v, Some(&padding), 2, None).is_ok());
+        let additive = Tensor::<4>::zeros([1, 1, 3, 3], &device);
+        let constant = padding.clone().with_additive(additive.clone());
+        let (q, k, v) = qkv(&device);
+        assert!(attention_autodiff(q, k, v, Some(&constant), 2, Some(0.1)).is_ok());
+        let tracked = padding.with_additive(additive.require_grad());
+        let (q, k, v) = qkv(&device);
+        assert!(attention_autodiff(q, k, v, Some(&tracked), 2, None).is_err());
+    }
 }
