@@ -83,6 +83,41 @@ pub struct BodyOutput {
     pub attentions: Option<Vec<Tensor<4>>>,
 }
 
+impl BodyOutput {
+    /// Runs a stack of layers over `hidden` (the embeddings output), collecting the optional
+    /// outputs `options` asks for as `transformers` orders them; `pooler_output` is left for the
+    /// caller. `layer` runs one layer and gives its attention probabilities when it computed
+    /// them. Every body's stack loop is this one.
+    pub fn from_layers<L>(
+        layers: &[L],
+        mut hidden: Tensor<3>,
+        options: OutputOptions,
+        mut layer: impl FnMut(&L, Tensor<3>) -> (Tensor<3>, Option<Tensor<4>>),
+    ) -> Self {
+        let mut hidden_states = options.output_hidden_states.then(Vec::new);
+        let mut attentions = options.output_attentions.then(Vec::new);
+        for one in layers {
+            if let Some(states) = hidden_states.as_mut() {
+                states.push(hidden.clone());
+            }
+            let (next, probs) = layer(one, hidden);
+            hidden = next;
+            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
+                all.push(probs);
+            }
+        }
+        if let Some(states) = hidden_states.as_mut() {
+            states.push(hidden.clone());
+        }
+        Self {
+            last_hidden_state: hidden,
+            pooler_output: None,
+            hidden_states,
+            attentions,
+        }
+    }
+}
+
 /// The contract between bodies and heads: ids and mask in, hidden states out.
 ///
 /// Heads depend only on this trait and on [`Body::hidden_size`], so any head mounts on any body.

@@ -179,28 +179,14 @@ impl Body for EncoderBody {
             hidden = kernels::linear(hidden, project);
         }
 
-        let mut hidden_states = options.output_hidden_states.then(Vec::new);
-        let mut attentions = options.output_attentions.then(Vec::new);
-        for layer in &self.encoder.layer {
-            if let Some(states) = hidden_states.as_mut() {
-                states.push(hidden.clone());
-            }
-            let (next, probs) = layer.forward(hidden, &mask);
-            hidden = next;
-            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
-                all.push(probs);
-            }
-        }
-        if let Some(states) = hidden_states.as_mut() {
-            states.push(hidden.clone());
-        }
-        let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
-        BodyOutput {
-            last_hidden_state: hidden,
-            pooler_output,
-            hidden_states,
-            attentions,
-        }
+        let mut out = BodyOutput::from_layers(&self.encoder.layer, hidden, options, |layer, h| {
+            layer.forward(h, &mask)
+        });
+        out.pooler_output = self
+            .pooler
+            .as_ref()
+            .map(|p| p.forward(out.last_hidden_state.clone()));
+        out
     }
 
     fn hidden_size(&self) -> usize {

@@ -128,28 +128,10 @@ impl Body for DistilBertBody {
             && (!device.is_autodiff() || kernels::has_fast_attention(&device));
         let mask = AttentionMask::new(input.attention_mask.clone(), fused);
         // DistilBERT has no token types: any given are ignored, as its forward takes none.
-        let mut hidden = self.embeddings.forward(input.input_ids, input.position_ids);
-        let mut hidden_states = options.output_hidden_states.then(Vec::new);
-        let mut attentions = options.output_attentions.then(Vec::new);
-        for block in &self.transformer.layer {
-            if let Some(states) = hidden_states.as_mut() {
-                states.push(hidden.clone());
-            }
-            let (next, probs) = block.forward(hidden, &mask);
-            hidden = next;
-            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
-                all.push(probs);
-            }
-        }
-        if let Some(states) = hidden_states.as_mut() {
-            states.push(hidden.clone());
-        }
-        BodyOutput {
-            last_hidden_state: hidden,
-            pooler_output: None,
-            hidden_states,
-            attentions,
-        }
+        let hidden = self.embeddings.forward(input.input_ids, input.position_ids);
+        BodyOutput::from_layers(&self.transformer.layer, hidden, options, |block, h| {
+            block.forward(h, &mask)
+        })
     }
 
     fn hidden_size(&self) -> usize {
