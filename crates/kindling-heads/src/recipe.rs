@@ -31,7 +31,7 @@ impl HeadRecipe {
     pub fn for_config(config: &HfConfig) -> Result<Self, HeadError> {
         if let Some(distil) = config.distilbert() {
             return Ok(Self {
-                token_dropout: distil.dropout,
+                token_dropout: config.classifier_dropout_prob(),
                 sequence_style: SequenceClassifierStyle::PreClassifier,
                 sequence_dropout: distil.seq_classif_dropout,
                 qa_dropout: distil.qa_dropout,
@@ -45,10 +45,7 @@ impl HeadRecipe {
                 masked_lm: MaskedLmLayout::DistilBert,
             });
         }
-        let bert = config
-            .bert_family()
-            .ok_or_else(|| HeadError::Invalid("no head recipe for this config".into()))?;
-        let classifier_dropout = bert.classifier_dropout_prob();
+        let classifier_dropout = config.classifier_dropout_prob();
         let recipe = Self {
             token_dropout: classifier_dropout,
             sequence_style: SequenceClassifierStyle::Pooled,

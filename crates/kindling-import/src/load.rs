@@ -248,15 +248,20 @@ pub fn body_prefix(checkpoint: &Checkpoint, tensors: &TensorMap) -> Option<Strin
         .then(|| prefix.to_string())
 }
 
+/// A checkpoint name without the body prefix (`bert.`, ...) when the file uses one; `None` for
+/// an unprefixed name in a prefixed file (it belongs to a head).
+pub(crate) fn unprefixed<'a>(name: &'a str, prefix: Option<&str>) -> Option<&'a str> {
+    match prefix {
+        Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('.'),
+        None => Some(name),
+    }
+}
+
 /// Maps a checkpoint name to a module path of `body` given the body prefix: prefixed names lose
 /// the prefix; when the file uses a prefix, unprefixed names belong to a head. Names the body
 /// does not own are `None`.
 pub fn body_module_path<B: Body>(body: &B, name: &str, prefix: Option<&str>) -> Option<String> {
-    let bare = match prefix {
-        Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('.')?,
-        None => name,
-    };
-    body.module_path(bare)
+    body.module_path(unprefixed(name, prefix)?)
 }
 
 /// Opens a checkpoint directory and loads its body onto `device`.
@@ -282,17 +287,13 @@ pub fn load_body_from(
     device: &Device,
     options: BodyLoadOptions,
 ) -> Result<(AnyBody, LoadReport), ImportError> {
-    check_sizes(checkpoint, tensors)?;
     let prefix = body_prefix(checkpoint, tensors);
+    check_sizes(checkpoint, tensors, prefix.as_deref())?;
     let config = checkpoint.config.body_config();
-    let pooler_name = |k: &String| {
-        let bare = match &prefix {
-            Some(p) => k.strip_prefix(p.as_str()).and_then(|r| r.strip_prefix('.')),
-            None => Some(k.as_str()),
-        };
-        bare == Some("pooler.dense.weight")
-    };
-    let has_pooler = config.supports_pooler() && tensors.keys().any(pooler_name);
+    let has_pooler = config.supports_pooler()
+        && tensors
+            .keys()
+            .any(|k| unprefixed(k, prefix.as_deref()) == Some("pooler.dense.weight"));
     let with_pooler = match options.pooler {
         PoolerChoice::Auto => has_pooler,
         PoolerChoice::Always => config.supports_pooler(),
@@ -332,11 +333,15 @@ pub fn load_body_from(
 
 /// Checks the sizes `config.json` gives against the weights file's header before anything is
 /// allocated: a config whose sizes do not fit the file (a hostile `hidden_size` or layer count
-/// over a small file) is an error naming the field and the tensor, returned at once.
-pub fn check_sizes(checkpoint: &Checkpoint, tensors: &TensorMap) -> Result<(), ImportError> {
+/// over a small file) is an error naming the field and the tensor, returned at once. `prefix`
+/// is the file's body prefix ([`body_prefix`]).
+pub(crate) fn check_sizes(
+    checkpoint: &Checkpoint,
+    tensors: &TensorMap,
+    prefix: Option<&str>,
+) -> Result<(), ImportError> {
     let config = &checkpoint.config;
-    let prefix = body_prefix(checkpoint, tensors);
-    let full = |name: &str| match &prefix {
+    let full = |name: &str| match prefix {
         Some(p) => format!("{p}.{name}"),
         None => name.to_string(),
     };
@@ -364,11 +369,8 @@ pub fn check_sizes(checkpoint: &Checkpoint, tensors: &TensorMap) -> Result<(), I
     let layers: BTreeSet<usize> = tensors
         .keys()
         .filter_map(|k| {
-            let bare = match &prefix {
-                Some(p) => k.strip_prefix(p.as_str())?.strip_prefix('.')?,
-                None => k.as_str(),
-            };
-            bare.strip_prefix(stack)?
+            unprefixed(k, prefix)?
+                .strip_prefix(stack)?
                 .split('.')
                 .next()?
                 .parse::<usize>()

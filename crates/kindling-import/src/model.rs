@@ -10,7 +10,9 @@ use kindling_heads::{AnyHead, Head, HeadError, HeadSpec, Model, Task};
 use crate::checkpoint::Checkpoint;
 use crate::error::ImportError;
 use crate::export::write_checkpoint;
-use crate::load::{body_prefix, check_sizes, expected_parameters, load_module};
+use crate::load::{
+    body_module_path, body_prefix, check_sizes, expected_parameters, load_module, unprefixed,
+};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
@@ -27,16 +29,10 @@ struct ModelNames<'a, B, H> {
 
 impl<B: Body, H: Head> ModelNames<'_, B, H> {
     fn module_path(&self, name: &str) -> Option<String> {
-        let body_name = match &self.prefix {
-            Some(prefix) => name
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.strip_prefix('.')),
-            None => Some(name),
-        };
-        if let Some(path) = body_name.and_then(|n| self.body.module_path(n)) {
+        if let Some(path) = body_module_path(self.body, name, self.prefix.as_deref()) {
             return Some(format!("{BODY}{path}"));
         }
-        if self.prefix.is_some() && body_name.is_some() {
+        if self.prefix.is_some() && unprefixed(name, self.prefix.as_deref()).is_some() {
             // A prefixed name the body does not know is no head tensor either.
             return None;
         }
@@ -66,14 +62,14 @@ pub fn load_model_with_head<H: Head>(
     with_pooler: bool,
     device: &Device,
 ) -> Result<(Model<AnyBody, H>, LoadReport), ImportError> {
-    check_sizes(checkpoint, tensors)?;
+    let prefix = body_prefix(checkpoint, tensors);
+    check_sizes(checkpoint, tensors, prefix.as_deref())?;
     let body = checkpoint
         .config
         .body_config()
         .with_add_pooling_layer(with_pooler || head.needs_pooler())
         .init(device);
     let mut model = Model::new(body, head)?;
-    let prefix = body_prefix(checkpoint, tensors);
     let export_prefix = model.body.state_dict_prefix().to_string();
     let mut report = {
         let names = ModelNames {

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::HiddenAct;
-use crate::config::{CommonConfig, ModelType, PositionIds};
+use crate::config::{CommonConfig, FieldChecks, ModelType, PositionIds};
 use crate::encoder::EncoderBodyConfig;
 use crate::error::ConfigError;
 
@@ -109,12 +109,8 @@ impl BertFamilyConfig {
         common: &CommonConfig,
         path: &Path,
     ) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: String| ConfigError::InvalidField {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            message,
-        };
-        for (field, value) in [
+        let checks = FieldChecks { path };
+        checks.positive(&[
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
             ("num_attention_heads", self.num_attention_heads),
@@ -122,53 +118,30 @@ impl BertFamilyConfig {
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
             ("embedding_size", self.embedding_width()),
-        ] {
-            if value == 0 {
-                return Err(invalid(field, "must be positive".into()));
-            }
-        }
-        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return Err(invalid(
-                "hidden_size",
-                format!(
-                    "{} is not a multiple of num_attention_heads ({})",
-                    self.hidden_size, self.num_attention_heads
-                ),
-            ));
-        }
+        ])?;
+        checks.divisible(
+            ("hidden_size", self.hidden_size),
+            ("num_attention_heads", self.num_attention_heads),
+        )?;
         if self.position_embedding_type != PositionEmbeddingType::Absolute {
-            return Err(invalid(
+            return Err(checks.invalid(
                 "position_embedding_type",
                 "only \"absolute\" position embeddings are supported".into(),
             ));
         }
-        for (field, p) in [
+        checks.probabilities(&[
             ("hidden_dropout_prob", Some(self.hidden_dropout_prob)),
             (
                 "attention_probs_dropout_prob",
                 Some(self.attention_probs_dropout_prob),
             ),
             ("classifier_dropout", self.classifier_dropout),
-        ] {
-            if let Some(p) = p
-                && !(0.0..1.0).contains(&p)
-            {
-                return Err(invalid(
-                    field,
-                    format!("{p} is not a probability in [0, 1)"),
-                ));
-            }
-        }
+        ])?;
+        checks.pad_in_vocabulary(common.pad_token_id, self.vocab_size)?;
         if let Some(pad) = common.pad_token_id {
-            if pad >= self.vocab_size {
-                return Err(invalid(
-                    "pad_token_id",
-                    format!("{pad} is outside the vocabulary of {}", self.vocab_size),
-                ));
-            }
             let offset = model_type.position_ids(pad).offset();
             if offset >= self.max_position_embeddings {
-                return Err(invalid(
+                return Err(checks.invalid(
                     "max_position_embeddings",
                     format!(
                         "{} leaves no positions after the padding offset {offset}",
@@ -177,7 +150,7 @@ impl BertFamilyConfig {
                 ));
             }
         } else if model_type.position_ids(0) != PositionIds::Absolute {
-            return Err(invalid(
+            return Err(checks.invalid(
                 "pad_token_id",
                 format!(
                     "required for {}: position ids are counted from it",

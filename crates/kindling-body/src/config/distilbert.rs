@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::HiddenAct;
-use crate::config::CommonConfig;
+use crate::config::{CommonConfig, FieldChecks};
 use crate::distilbert::DistilBertBodyConfig;
 use crate::error::ConfigError;
 
@@ -69,52 +69,22 @@ impl Default for DistilBertConfig {
 impl DistilBertConfig {
     /// Checks the values `transformers` would also refuse.
     pub(crate) fn validate(&self, common: &CommonConfig, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: String| ConfigError::InvalidField {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            message,
-        };
-        for (field, value) in [
+        let checks = FieldChecks { path };
+        checks.positive(&[
             ("vocab_size", self.vocab_size),
             ("dim", self.dim),
             ("n_heads", self.n_heads),
             ("hidden_dim", self.hidden_dim),
             ("max_position_embeddings", self.max_position_embeddings),
-        ] {
-            if value == 0 {
-                return Err(invalid(field, "must be positive".into()));
-            }
-        }
-        if !self.dim.is_multiple_of(self.n_heads) {
-            return Err(invalid(
-                "dim",
-                format!(
-                    "{} is not a multiple of n_heads ({})",
-                    self.dim, self.n_heads
-                ),
-            ));
-        }
-        for (field, p) in [
-            ("dropout", self.dropout),
-            ("attention_dropout", self.attention_dropout),
-            ("qa_dropout", self.qa_dropout),
-            ("seq_classif_dropout", self.seq_classif_dropout),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(invalid(
-                    field,
-                    format!("{p} is not a probability in [0, 1)"),
-                ));
-            }
-        }
-        if let Some(pad) = common.pad_token_id
-            && pad >= self.vocab_size
-        {
-            return Err(invalid(
-                "pad_token_id",
-                format!("{pad} is outside the vocabulary of {}", self.vocab_size),
-            ));
-        }
+        ])?;
+        checks.divisible(("dim", self.dim), ("n_heads", self.n_heads))?;
+        checks.probabilities(&[
+            ("dropout", Some(self.dropout)),
+            ("attention_dropout", Some(self.attention_dropout)),
+            ("qa_dropout", Some(self.qa_dropout)),
+            ("seq_classif_dropout", Some(self.seq_classif_dropout)),
+        ])?;
+        checks.pad_in_vocabulary(common.pad_token_id, self.vocab_size)?;
         Ok(())
     }
 

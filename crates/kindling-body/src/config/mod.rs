@@ -54,6 +54,73 @@ fn json_error(path: &Path, message: impl ToString) -> ConfigError {
     }
 }
 
+/// The value checks every family's `validate` shares, each error naming the field.
+pub(crate) struct FieldChecks<'a> {
+    /// The config file, for the messages.
+    pub path: &'a Path,
+}
+
+impl FieldChecks<'_> {
+    /// An invalid-field error for `field`.
+    pub fn invalid(&self, field: &str, message: String) -> ConfigError {
+        ConfigError::InvalidField {
+            path: self.path.to_path_buf(),
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    /// Every size is at least 1.
+    pub fn positive(&self, sizes: &[(&str, usize)]) -> Result<(), ConfigError> {
+        match sizes.iter().find(|(_, value)| *value == 0) {
+            Some((field, _)) => Err(self.invalid(field, "must be positive".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// `width` (the field `field`) splits evenly into `heads` (the field `heads_field`).
+    pub fn divisible(
+        &self,
+        (field, width): (&str, usize),
+        (heads_field, heads): (&str, usize),
+    ) -> Result<(), ConfigError> {
+        if width.is_multiple_of(heads) {
+            return Ok(());
+        }
+        Err(self.invalid(
+            field,
+            format!("{width} is not a multiple of {heads_field} ({heads})"),
+        ))
+    }
+
+    /// Every given dropout rate is a probability in `[0, 1)`.
+    pub fn probabilities(&self, rates: &[(&str, Option<f64>)]) -> Result<(), ConfigError> {
+        for (field, p) in rates {
+            if let Some(p) = p
+                && !(0.0..1.0).contains(p)
+            {
+                return Err(self.invalid(field, format!("{p} is not a probability in [0, 1)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The padding token, when there is one, is inside the vocabulary.
+    pub fn pad_in_vocabulary(
+        &self,
+        pad: Option<usize>,
+        vocab_size: usize,
+    ) -> Result<(), ConfigError> {
+        match pad {
+            Some(pad) if pad >= vocab_size => Err(self.invalid(
+                "pad_token_id",
+                format!("{pad} is outside the vocabulary of {vocab_size}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Deserializes `T` from `fields` laid over `defaults`, naming the offending field on error.
 pub(crate) fn overlay<T: serde::de::DeserializeOwned + serde::Serialize>(
     defaults: &T,
@@ -304,6 +371,23 @@ impl HfConfig {
     pub fn extra_field(&self, key: &str) -> Option<&Value> {
         self.extra.get(key)
     }
+
+    /// Rows of the token-type table; `None` for bodies without token types (DistilBERT).
+    pub fn type_vocab_size(&self) -> Option<usize> {
+        match &self.family {
+            FamilyConfig::Bert(c) => Some(c.type_vocab_size),
+            FamilyConfig::DistilBert(_) => None,
+        }
+    }
+
+    /// Dropout before a token-classification head, as `transformers` picks it:
+    /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`).
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        match &self.family {
+            FamilyConfig::Bert(c) => c.classifier_dropout_prob(),
+            FamilyConfig::DistilBert(c) => c.dropout,
+        }
+    }
 }
 
 /// One tensor shape a config implies, checked against a weights file's header before a body is
@@ -430,27 +514,6 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(_) => "num_hidden_layers",
             FamilyConfig::DistilBert(_) => "n_layers",
-        }
-    }
-}
-
-impl HfConfig {
-    /// Rows of the token-type table; `None` for bodies without token types (DistilBERT).
-    pub fn type_vocab_size(&self) -> Option<usize> {
-        match &self.family {
-            FamilyConfig::Bert(c) => Some(c.type_vocab_size),
-            FamilyConfig::DistilBert(_) => None,
-        }
-    }
-}
-
-impl HfConfig {
-    /// Dropout before a token-classification head, as `transformers` picks it:
-    /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`).
-    pub fn classifier_dropout_prob(&self) -> f64 {
-        match &self.family {
-            FamilyConfig::Bert(c) => c.classifier_dropout_prob(),
-            FamilyConfig::DistilBert(c) => c.dropout,
         }
     }
 }

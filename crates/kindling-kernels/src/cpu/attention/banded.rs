@@ -10,7 +10,7 @@
 
 use super::{
     AttentionShape, ProbsDropout, ScoreBias, Scratch, Shared, View, for_each_head, product,
-    product_onto,
+    product_into, product_onto,
 };
 use crate::cpu::softmax::{Window, softmax_backward_rows, softmax_window_rows};
 
@@ -173,11 +173,7 @@ pub(super) fn forward(inputs: &Inputs, probs: Option<&mut [f32]>, out: &mut [f32
                 let q = View::rows(query[q_off + i0 * hidden..].as_ptr(), hidden);
                 let k = View::rows(key[k_off + k0 * hidden..].as_ptr(), hidden);
                 let dst = View::rows(scores.as_ptr(), width);
-                if filled {
-                    product_onto(r, width, head_dim, dst, q, k.transposed(), scale);
-                } else {
-                    product(r, width, head_dim, dst, q, k.transposed(), scale);
-                }
+                product_into(r, width, head_dim, dst, q, k.transposed(), scale, filled);
             }
             let window = Window {
                 first_query: i0,

@@ -75,13 +75,23 @@ impl View {
     }
 }
 
-/// `dst (m × n) = scale · lhs (m × k) · rhs (k × n)`, single-threaded (tasks run in parallel).
+/// `dst (m × n) = scale · lhs (m × k) · rhs (k × n)`, or `+=` with `accumulate` (onto a bias
+/// already in `dst`), single-threaded (tasks run in parallel).
 ///
 /// # Safety
 /// Every view must address `m × k`, `k × n` and `m × n` valid elements, and `dst` must not
 /// overlap the inputs or cells another thread writes.
-#[allow(unsafe_code)]
-unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View, scale: f32) {
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn product_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: View,
+    lhs: View,
+    rhs: View,
+    scale: f32,
+    accumulate: bool,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         gemm(
@@ -91,14 +101,14 @@ unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View,
             dst.ptr as *mut f32,
             dst.cs,
             dst.rs,
-            false,
+            accumulate,
             lhs.ptr,
             lhs.cs,
             lhs.rs,
             rhs.ptr,
             rhs.cs,
             rhs.rs,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             scale,
             false,
             false,
@@ -108,36 +118,24 @@ unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View,
     }
 }
 
+/// `dst (m × n) = scale · lhs (m × k) · rhs (k × n)`, single-threaded.
+///
+/// # Safety
+/// As [`product_into`].
+#[allow(unsafe_code)]
+unsafe fn product(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View, scale: f32) {
+    // SAFETY: forwarded from the caller.
+    unsafe { product_into(m, n, k, dst, lhs, rhs, scale, false) }
+}
+
 /// `dst (m × n) += scale · lhs (m × k) · rhs (k × n)`, single-threaded.
 ///
 /// # Safety
-/// As [`product`].
+/// As [`product_into`].
 #[allow(unsafe_code)]
 unsafe fn product_onto(m: usize, n: usize, k: usize, dst: View, lhs: View, rhs: View, scale: f32) {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.ptr as *mut f32,
-            dst.cs,
-            dst.rs,
-            true,
-            lhs.ptr,
-            lhs.cs,
-            lhs.rs,
-            rhs.ptr,
-            rhs.cs,
-            rhs.rs,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
+    unsafe { product_into(m, n, k, dst, lhs, rhs, scale, true) }
 }
 
 /// Runs `task(scratch, index)` for every `(batch, head)` pair, in parallel when the work pays
@@ -374,11 +372,16 @@ fn attention_forward(
         // their own head's columns of `out`.
         unsafe {
             let dst = View::rows(scores.as_ptr(), seq_k);
-            if filled {
-                product_onto(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
-            } else {
-                product(seq_q, seq_k, head_dim, dst, q, k.transposed(), scale);
-            }
+            product_into(
+                seq_q,
+                seq_k,
+                head_dim,
+                dst,
+                q,
+                k.transposed(),
+                scale,
+                filled,
+            );
             let out_head = out_ptr.0.add(b * seq_q * hidden + h * head_dim);
             if probs_ptr.is_none() && dropout.is_none() {
                 // Inference: normalize the narrow product instead of the scores.
