@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 
+/// Reads a metric written by [`LogEntry`]'s serializer: JSON has no NaN, so serde_json writes a
+/// non-finite value (an evaluation before any training step has no training loss) as `null`,
+/// which reads back as NaN; without this a resume from such a checkpoint failed to parse it.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
 /// One evaluation, one line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
@@ -16,14 +23,19 @@ pub struct LogEntry {
     /// Optimizer step.
     pub step: usize,
     /// Mean training loss since the previous evaluation.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub train_loss: f64,
     /// Evaluation loss.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub loss: f64,
     /// Entity-level precision.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub precision: f64,
     /// Entity-level recall.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub recall: f64,
     /// Entity-level F1.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub f1: f64,
     /// Learning rate at the evaluation.
     pub learning_rate: f64,
@@ -111,4 +123,29 @@ pub fn plot_curves(path: &Path, history: &[LogEntry]) -> Result<(), TrainError> 
     ))
     .map_err(|e| draw_error(e.to_string()))?;
     root.present().map_err(|e| draw_error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_metric_survives_the_json_round_trip() {
+        let entry = LogEntry {
+            epoch: 0.5,
+            step: 4,
+            train_loss: f64::NAN,
+            loss: 1.25,
+            precision: 0.5,
+            recall: 0.25,
+            f1: 1.0 / 3.0,
+            learning_rate: 2e-5,
+        };
+        let text = serde_json::to_string(&entry).unwrap();
+        assert!(text.contains("\"train_loss\":null"), "{text}");
+        let back: LogEntry = serde_json::from_str(&text).unwrap();
+        assert!(back.train_loss.is_nan());
+        assert_eq!(back.f1, entry.f1);
+        assert_eq!(back.step, 4);
+    }
 }
