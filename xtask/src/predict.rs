@@ -1,53 +1,88 @@
-//! `cargo xtask predict`: named entities in raw text, like the `transformers` NER pipeline
-//! with `aggregation_strategy="simple"`.
+//! `cargo xtask predict`: what the `transformers` pipeline of the checkpoint's task returns for
+//! each input (entities, `{label, score}`, answers, fill-mask candidates).
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
 use kindling::device::{DEVICE_HELP, parse_device};
-use kindling::ner::NerPipeline;
+use kindling::heads::Task;
+use kindling::pipelines::{PipelineInput, PipelineOptions, load_pipeline};
 
 /// Arguments of `cargo xtask predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Token-classification checkpoint directory (with tokenizer.json).
+    /// Checkpoint directory (with tokenizer.json).
     #[arg(long)]
     model: PathBuf,
-    /// Print JSON: one array of entities per text.
+    /// Pipeline task (token-classification, text-classification, question-answering,
+    /// fill-mask, feature-extraction) [default: the head in config.json's architectures].
+    #[arg(long)]
+    task: Option<String>,
+    /// Print one JSON array: per input, what the transformers pipeline returns for it.
     #[arg(long)]
     json: bool,
+    /// Text classification: the k best labels (all with a large k); fill-mask: candidates.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Question answering: the question (with --context).
+    #[arg(long, requires = "context")]
+    question: Option<String>,
+    /// Question answering: the context the answer is taken from.
+    #[arg(long, requires = "question")]
+    context: Option<String>,
+    /// Question answering: allow the empty answer (SQuAD v2 models).
+    #[arg(long)]
+    handle_impossible_answer: bool,
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     device: String,
-    /// Texts to tag.
-    #[arg(required = true)]
+    /// Texts to run (for fill-mask each holds the tokenizer's mask token).
     texts: Vec<String>,
 }
 
 /// Runs the command.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let device = parse_device(&args.device)?;
-    let pipeline = NerPipeline::load(&args.model, &device)?;
-    let entities = pipeline.predict(&args.texts)?;
+    let task = args
+        .task
+        .as_deref()
+        .map(Task::from_pipeline_name)
+        .transpose()?;
+    let mut inputs: Vec<PipelineInput> = args
+        .texts
+        .iter()
+        .cloned()
+        .map(PipelineInput::Text)
+        .collect();
+    if let (Some(question), Some(context)) = (&args.question, &args.context) {
+        inputs.push(PipelineInput::Question {
+            question: question.clone(),
+            context: context.clone(),
+        });
+    }
+    if inputs.is_empty() {
+        bail!("nothing to predict: give texts, or --question and --context");
+    }
+    let options = PipelineOptions {
+        task,
+        top_k: args.top_k,
+        handle_impossible_answer: args.handle_impossible_answer,
+        ..PipelineOptions::default()
+    };
+    let pipeline = load_pipeline(&args.model, &device, &options)?;
+    let outputs = pipeline.run_json(&inputs)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entities)?);
+        println!("{}", serde_json::to_string_pretty(&outputs)?);
         return Ok(());
     }
-    for (text, found) in args.texts.iter().zip(&entities) {
-        println!("{text}");
-        if found.is_empty() {
-            println!("  (no entities)");
+    for (input, output) in inputs.iter().zip(&outputs) {
+        match input {
+            PipelineInput::Text(text) => println!("{text}"),
+            PipelineInput::TextPair { text, text_pair } => println!("{text} / {text_pair}"),
+            PipelineInput::Question { question, .. } => println!("{question}"),
         }
-        for e in found {
-            println!(
-                "  {:<4} {:<30} {:>4}..{:<4} {:.3}",
-                e.entity_group,
-                format!("{:?}", e.word),
-                e.start,
-                e.end,
-                e.score
-            );
-        }
+        println!("  {}", serde_json::to_string(output)?);
     }
     Ok(())
 }

@@ -18,8 +18,11 @@
 pub mod device;
 mod error;
 pub mod forward;
-pub mod ner;
 pub mod outputs;
+pub mod pipelines;
+
+/// The token-classification pipeline under its first name.
+pub use pipelines::token_classification as ner;
 
 pub use burn;
 pub use error::KindlingError;

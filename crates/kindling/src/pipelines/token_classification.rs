@@ -12,9 +12,10 @@ use burn::tensor::activation::softmax;
 use kindling_body::{AnyBody, Body, BodyInput};
 use kindling_data::Tokenizer;
 use kindling_heads::{AnyHead, AnyOutput, Model};
-use kindling_import::{ModelLoadOptions, load_model};
+use kindling_heads::Task;
 use serde::Serialize;
 
+use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
 use crate::error::KindlingError;
 
 /// One entity span, as the `transformers` pipeline reports it.
@@ -62,37 +63,32 @@ fn split_tag(tag: &str) -> (&str, &str) {
 impl NerPipeline {
     /// Loads a token-classification checkpoint directory (with `tokenizer.json`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, KindlingError> {
-        let (model, _, checkpoint) = load_model(dir, device, ModelLoadOptions::default())?;
-        if !matches!(model.head, AnyHead::TokenClassification(_)) {
-            return Err(KindlingError::File {
-                path: dir.join("config.json"),
-                message: format!(
-                    "named entities need a token-classification checkpoint, this one is {:?}",
-                    model.head.task()
-                ),
-            });
-        }
-        let path = checkpoint
-            .tokenizer
-            .clone()
-            .ok_or_else(|| KindlingError::File {
-                path: dir.join("tokenizer.json"),
-                message: "missing; the pipeline needs the checkpoint's tokenizer".into(),
-            })?;
-        let config = &checkpoint.config;
-        let tokenizer =
-            Tokenizer::from_file(&path, config.common.pad_token_id.map(|p| p as u32), None)?;
-        let labels = config
-            .labels()
-            .unwrap_or_else(|| (0..2).map(|i| format!("LABEL_{i}")).collect());
-        let window = model.body.max_sequence_length();
-        Ok(Self {
-            model,
-            tokenizer,
+        let loaded = LoadedCheckpoint::load(dir, device, None)?;
+        Self::from_loaded(loaded, &PipelineOptions::default())
+    }
+
+    /// The pipeline over a loaded checkpoint, which must have a token-classification head;
+    /// `options.max_seq_len` sets the window.
+    pub fn from_loaded(
+        loaded: LoadedCheckpoint,
+        options: &PipelineOptions,
+    ) -> Result<Self, KindlingError> {
+        let AnyHead::TokenClassification(head) = &loaded.model.head else {
+            return Err(loaded.wrong_head("named entities need a token-classification head"));
+        };
+        let labels = loaded.labels(head.num_labels());
+        let window = loaded.window();
+        let pipeline = Self {
             labels,
             window,
             stride: window / 4,
-            device: device.clone(),
+            device: loaded.device,
+            tokenizer: loaded.tokenizer,
+            model: loaded.model,
+        };
+        Ok(match options.max_seq_len {
+            Some(n) => pipeline.with_window(n, n / 4),
+            None => pipeline,
         })
     }
 
@@ -237,5 +233,22 @@ impl NerPipeline {
                 })
             })
             .collect())
+    }
+}
+
+impl Pipeline for NerPipeline {
+    type Output = Vec<Entity>;
+
+    fn task(&self) -> Task {
+        Task::TokenClassification
+    }
+
+    fn run(&self, input: &PipelineInput) -> Result<Vec<Entity>, KindlingError> {
+        let text = input.as_text().ok_or_else(|| KindlingError::Input {
+            source_name: "token-classification".into(),
+            field: "inputs".into(),
+            message: "takes one text per input".into(),
+        })?;
+        self.predict_one(text)
     }
 }

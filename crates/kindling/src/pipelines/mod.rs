@@ -1,0 +1,152 @@
+//! Pipelines: one type per task, each taking raw inputs and returning what the `transformers`
+//! pipeline of that task returns, serialized the same way.
+//!
+//! - [`token_classification`]: entity spans (`aggregation_strategy="simple"`);
+//!
+//! Every pipeline implements [`Pipeline`]; [`load_pipeline`] picks the one a checkpoint's
+//! head (or an explicit task) calls for and hands it back behind [`JsonPipeline`], which is what
+//! `predict` and `serve` use. Adding a task is its own module and one line in
+//! [`load_pipeline`].
+
+mod loaded;
+pub mod token_classification;
+
+use std::path::Path;
+
+use burn::prelude::Device;
+use kindling_heads::Task;
+use serde::Serialize;
+
+use crate::error::KindlingError;
+
+pub use loaded::LoadedCheckpoint;
+pub use token_classification::{Entity, NerPipeline};
+
+/// One input of a pipeline call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineInput {
+    /// A text (token and text classification, fill-mask with the tokenizer's mask token,
+    /// feature extraction).
+    Text(String),
+    /// A text pair (`text`, `text_pair`), as text classification takes for sentence pairs.
+    TextPair {
+        /// The first segment.
+        text: String,
+        /// The second segment.
+        text_pair: String,
+    },
+    /// Extractive question answering.
+    Question {
+        /// The question.
+        question: String,
+        /// The context the answer is a span of.
+        context: String,
+    },
+}
+
+impl PipelineInput {
+    /// The input's text when it is a single text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            PipelineInput::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// Call options, named like the `transformers` pipelines' keyword arguments; each pipeline
+/// reads the ones of its task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineOptions {
+    /// The task; the checkpoint's `architectures` when `None` (old checkpoints lack it).
+    pub task: Option<Task>,
+    /// Text classification: `None` gives the best label as `{label, score}`, `Some(k)` the `k`
+    /// best as a list. Fill-mask: the number of candidates (5 when `None`). QA: answers.
+    pub top_k: Option<usize>,
+    /// Tokens per forward pass, special tokens included (the model's window when `None`).
+    pub max_seq_len: Option<usize>,
+    /// QA: tokens of overlap between context windows.
+    pub doc_stride: usize,
+    /// QA: the longest answer, in tokens.
+    pub max_answer_len: usize,
+    /// QA: the longest question, in tokens.
+    pub max_question_len: usize,
+    /// QA: whether the empty answer may win (SQuAD v2).
+    pub handle_impossible_answer: bool,
+}
+
+impl Default for PipelineOptions {
+    /// The `transformers` defaults.
+    fn default() -> Self {
+        Self {
+            task: None,
+            top_k: None,
+            max_seq_len: None,
+            doc_stride: 128,
+            max_answer_len: 15,
+            max_question_len: 64,
+            handle_impossible_answer: false,
+        }
+    }
+}
+
+/// A task pipeline: raw input in, the `transformers` pipeline's output out.
+pub trait Pipeline {
+    /// What one input gives (serialized exactly like `transformers`' result for it).
+    type Output: Serialize;
+    /// The task this pipeline runs.
+    fn task(&self) -> Task;
+    /// Runs one input.
+    fn run(&self, input: &PipelineInput) -> Result<Self::Output, KindlingError>;
+    /// Runs several inputs, in order.
+    fn run_all(&self, inputs: &[PipelineInput]) -> Result<Vec<Self::Output>, KindlingError> {
+        inputs.iter().map(|input| self.run(input)).collect()
+    }
+}
+
+/// A pipeline of any task, with JSON outputs: what string-keyed callers (`predict`, `serve`)
+/// hold.
+pub trait JsonPipeline: Send + Sync {
+    /// The task this pipeline runs.
+    fn task(&self) -> Task;
+    /// Runs the inputs; one JSON value per input, in order.
+    fn run_json(&self, inputs: &[PipelineInput]) -> Result<Vec<serde_json::Value>, KindlingError>;
+}
+
+impl<P: Pipeline + Send + Sync> JsonPipeline for P {
+    fn task(&self) -> Task {
+        Pipeline::task(self)
+    }
+
+    fn run_json(&self, inputs: &[PipelineInput]) -> Result<Vec<serde_json::Value>, KindlingError> {
+        self.run_all(inputs)?
+            .iter()
+            .map(|out| {
+                serde_json::to_value(out).map_err(|e| KindlingError::Input {
+                    source_name: "pipeline output".into(),
+                    field: Pipeline::task(self).pipeline_name().into(),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Loads the pipeline for the checkpoint in `dir`: the task of its head, or `options.task`.
+pub fn load_pipeline(
+    dir: &Path,
+    device: &Device,
+    options: &PipelineOptions,
+) -> Result<Box<dyn JsonPipeline>, KindlingError> {
+    let loaded = LoadedCheckpoint::load(dir, device, options.task)?;
+    match loaded.task() {
+        Task::TokenClassification => Ok(Box::new(NerPipeline::from_loaded(loaded, options)?)),
+        other => Err(KindlingError::File {
+            path: dir.join("config.json"),
+            message: format!(
+                "no `{}` pipeline yet (head {other:?})",
+                other.pipeline_name()
+            ),
+        }),
+    }
+}
