@@ -37,7 +37,7 @@ pub enum Command {
     /// Run the checkpoint's pipeline on inputs (entities, labels, answers, masked tokens).
     Predict(predict::PredictArgs),
     /// Fine-tune a body for a task (default: token classification on the bundled NER sample).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
 }
 
 /// Where the commands find what a bare `train` uses: the embedding program (`cargo xtask`
@@ -58,6 +58,6 @@ pub fn run(command: Command, defaults: &Defaults) -> anyhow::Result<()> {
         Command::Forward(args) => forward::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
-        Command::Train(args) => train::run(args, defaults),
+        Command::Train(args) => train::run(*args, defaults),
     }
 }
