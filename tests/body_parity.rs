@@ -154,10 +154,57 @@ fn fixtures_cover_the_required_shapes() {
     for w in ["safetensors", "sharded", "bin"] {
         assert!(weights.contains(w), "no `{w}` fixture: {weights:?}");
     }
-    for a in ["bert", "roberta", "xlm-roberta", "distilbert", "electra"] {
+    for a in [
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "distilbert",
+        "electra",
+        "deberta-v2",
+    ] {
         assert!(archs.contains(a), "no `{a}` fixture: {archs:?}");
     }
     for d in ["float32", "float16", "bfloat16"] {
         assert!(dtypes.contains(d), "no `{d}` fixture: {dtypes:?}");
+    }
+}
+
+/// DeBERTa's relative positions (log buckets, plain distances) equal `transformers'`
+/// `build_relative_position` exactly, for the fixtures' settings and DeBERTa-v3's own (256
+/// buckets over 512), up to and past the last bucket.
+///
+/// Oracle: `tests/fixtures/deberta_fixture.py` (`gen_positions`, transformers 5.24.0), in
+/// `tests/fixtures/deberta_positions.json`.
+#[test]
+fn deberta_relative_positions_match_transformers() {
+    use kindling::body::deberta::RelativePositions;
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("deberta_positions.json")).unwrap(),
+    )
+    .unwrap();
+    let tables = file["tables"].as_array().expect("tables");
+    assert!(tables.len() >= 10, "{} tables", tables.len());
+    for table in tables {
+        let buckets = table["position_buckets"].as_i64().unwrap();
+        let max_position = table["max_relative_positions"].as_u64().unwrap() as usize;
+        let seq = table["seq"].as_u64().unwrap() as usize;
+        let expected: Vec<i64> =
+            serde_json::from_value(table["bucket_by_distance"].clone()).unwrap();
+        let buckets = usize::try_from(buckets).ok().filter(|&b| b > 0);
+        let positions = RelativePositions {
+            span: buckets.unwrap_or(max_position),
+            buckets,
+            max_position,
+        };
+        let ours = positions.distances(seq);
+        for i in 0..seq {
+            for j in 0..seq {
+                assert_eq!(
+                    ours[i * seq + j],
+                    expected[i + seq - 1 - j],
+                    "buckets {buckets:?} max {max_position}: r[{i}][{j}]"
+                );
+            }
+        }
     }
 }
