@@ -208,3 +208,40 @@ fn deberta_relative_positions_match_transformers() {
         }
     }
 }
+
+/// A DeBERTa-v3 SentencePiece `tokenizer.json` (Unigram, Metaspace, `[CLS] $A [SEP]`) gives
+/// exactly `transformers`' ids, masks and token types through kindling's tokenizer, single
+/// texts padded as one batch and sentence pairs.
+///
+/// Oracle: `tests/fixtures/deberta_fixture.py` (`gen_tokenizer`: transformers 5.24.0's
+/// `DebertaV2Tokenizer`, tokenizers 0.23.3), in `tests/fixtures/deberta_tokenizer/`.
+#[test]
+fn deberta_sentencepiece_tokenizer_matches_transformers() {
+    use kindling::data::Tokenizer;
+    let dir = fixtures_dir().join("deberta_tokenizer");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+            .unwrap();
+    let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"), Some(0), None).unwrap();
+    assert_eq!(tokenizer.pad_id(), 0);
+    let texts: Vec<String> = serde_json::from_value(expected["texts"].clone()).unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = tokenizer.encode_batch(&refs).unwrap();
+    let rows = |value: &Value| -> Vec<Vec<u32>> { serde_json::from_value(value.clone()).unwrap() };
+    let single = &expected["single"];
+    assert_eq!(batch.input_ids, rows(&single["input_ids"]));
+    assert_eq!(batch.attention_mask, rows(&single["attention_mask"]));
+    assert_eq!(batch.token_type_ids, rows(&single["token_type_ids"]));
+    let pairs = &expected["pairs"];
+    let (ids, types, mask) = (
+        rows(&pairs["input_ids"]),
+        rows(&pairs["token_type_ids"]),
+        rows(&pairs["attention_mask"]),
+    );
+    for (k, (a, b)) in refs[..3].iter().zip(&refs[3..]).enumerate() {
+        let encoding = tokenizer.inner().encode((*a, *b), true).unwrap();
+        let n = mask[k].iter().filter(|&&m| m == 1).count();
+        assert_eq!(encoding.get_ids(), &ids[k][..n], "pair {k}");
+        assert_eq!(encoding.get_type_ids(), &types[k][..n], "pair {k}");
+    }
+}
