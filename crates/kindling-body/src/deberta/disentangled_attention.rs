@@ -68,7 +68,8 @@ pub struct RelativeContext {
     pub embeddings: Tensor<2>,
     /// Table row per content-to-position score, `[batch, heads, seq, seq]`.
     pub c2p_index: Tensor<4, Int>,
-    /// Table row per position-to-content score, `[batch, heads, seq, seq]`.
+    /// Table row per position-to-content score, `[batch, heads, seq, seq]`, indexed by key
+    /// then query (the gather runs over the keys' rows; its result is transposed).
     pub p2c_index: Tensor<4, Int>,
 }
 

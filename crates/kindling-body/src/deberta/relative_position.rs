@@ -58,10 +58,11 @@ impl RelativePositions {
         out
     }
 
-    /// The table row each (query, key) score reads, `[seq, seq]` row-major:
-    /// content-to-position `clamp(r[i][j] + span, 0, 2·span - 1)`, and position-to-content
-    /// `clamp(-r[j][i] + span, 0, 2·span - 1)` (the gather over the keys' rows, transposed
-    /// back to query rows).
+    /// The gather indices, `[seq, seq]` row-major: content-to-position
+    /// `clamp(r[i][j] + span, 0, 2·span - 1)` for query `i` and key `j`, and position-to-content
+    /// `clamp(-r[k][q] + span, 0, 2·span - 1)` indexed by key `k` then query `q`: `transformers`
+    /// gathers the keys' rows of `key · pos_queryᵀ` with it and transposes the result back to
+    /// query rows.
     pub fn indices(&self, seq: usize) -> (Vec<i64>, Vec<i64>) {
         let r = self.distances(seq);
         let span = self.span as i64;
@@ -71,7 +72,7 @@ impl RelativePositions {
         for i in 0..seq {
             for j in 0..seq {
                 c2p.push(clamp(r[i * seq + j] + span));
-                p2c.push(clamp(-r[j * seq + i] + span));
+                p2c.push(clamp(-r[i * seq + j] + span));
             }
         }
         (c2p, p2c)
@@ -132,7 +133,12 @@ mod tests {
         assert_eq!(c2p[4], 0);
         assert_eq!(c2p[4 * 5], 5);
         assert_eq!(c2p[2 * 5 + 2], 3);
-        // p2c[i][j] reads -r[j][i] + span = (i - j) + span: the same rows as c2p here.
-        assert_eq!(p2c, c2p);
+        // p2c[k][q] = clamp(-(k - q) + span): the transpose of c2p.
+        for i in 0..5 {
+            for j in 0..5 {
+                assert_eq!(p2c[i * 5 + j], c2p[j * 5 + i]);
+            }
+        }
+        assert_eq!(p2c[4], 5);
     }
 }
