@@ -220,8 +220,7 @@ fn deberta_sentencepiece_tokenizer_matches_transformers() {
     use kindling::data::Tokenizer;
     let dir = fixtures_dir().join("deberta_tokenizer");
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"), Some(0), None).unwrap();
     assert_eq!(tokenizer.pad_id(), 0);
     let texts: Vec<String> = serde_json::from_value(expected["texts"].clone()).unwrap();

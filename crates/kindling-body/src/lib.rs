@@ -51,8 +51,8 @@ pub use attention::{
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
     BertFamilyConfig, CommonConfig, DebertaV2Config, DistilBertConfig, FamilyConfig, HfConfig,
-    ModelType, PosAttTypes, PositionEmbeddingType, PositionIds, ProblemType,
-    SUPPORTED_MODEL_TYPES, SizeProbe,
+    ModelType, PosAttTypes, PositionEmbeddingType, PositionIds, ProblemType, SUPPORTED_MODEL_TYPES,
+    SizeProbe,
 };
 pub use deberta::{DebertaV2Body, DebertaV2BodyConfig};
 pub use distilbert::{DistilBertBody, DistilBertBodyConfig};

@@ -119,8 +119,8 @@ fn deberta_fields_defaults_and_round_trip() {
     assert_eq!(deberta.buckets(), Some(8));
     assert!(deberta.norm_rel_embeddings() && !deberta.legacy);
     assert_eq!(deberta.conv_act, HiddenAct::Tanh);
-    let again = HfConfig::from_json_str(&config.to_json_string(), Path::new("config.json"))
-        .unwrap();
+    let again =
+        HfConfig::from_json_str(&config.to_json_string(), Path::new("config.json")).unwrap();
     assert_eq!(again, config);
     let value: serde_json::Value = serde_json::from_str(&config.to_json_string()).unwrap();
     // Written as transformers writes it: a list.
@@ -130,7 +130,10 @@ fn deberta_fields_defaults_and_round_trip() {
         .into_iter()
         .find(|p| p.tensor == "encoder.rel_embeddings.weight")
         .unwrap();
-    assert_eq!((probe.field, probe.shape), ("position_buckets", vec![16, 32]));
+    assert_eq!(
+        (probe.field, probe.shape),
+        ("position_buckets", vec![16, 32])
+    );
 }
 
 #[test]

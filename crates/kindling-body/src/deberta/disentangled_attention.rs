@@ -143,9 +143,11 @@ impl DisentangledSelfAttention {
             };
             let pos_key = self.split_positions(kernels::linear(rel.clone(), proj));
             let rows = pos_key.dims()[2];
-            let scores = self
-                .split_heads(query.clone())
-                .matmul(pos_key.swap_dims(2, 3).expand([batch, heads, head_dim, rows]));
+            let scores = self.split_heads(query.clone()).matmul(
+                pos_key
+                    .swap_dims(2, 3)
+                    .expand([batch, heads, head_dim, rows]),
+            );
             add(scores.gather(3, relative.c2p_index.clone()) * scale);
         }
         if self.pos.p2c {
@@ -155,9 +157,11 @@ impl DisentangledSelfAttention {
             };
             let pos_query = self.split_positions(kernels::linear(rel, proj));
             let rows = pos_query.dims()[2];
-            let scores = self
-                .split_heads(key.clone())
-                .matmul(pos_query.swap_dims(2, 3).expand([batch, heads, head_dim, rows]));
+            let scores = self.split_heads(key.clone()).matmul(
+                pos_query
+                    .swap_dims(2, 3)
+                    .expand([batch, heads, head_dim, rows]),
+            );
             add(scores.gather(3, relative.p2c_index.clone()).swap_dims(2, 3) * scale);
         }
         score

@@ -58,13 +58,7 @@ impl DebertaV2Embeddings {
         let std = shape.initializer_range;
         let width = shape.embedding_size;
         Self {
-            word_embeddings: hf_embedding(
-                shape.vocab_size,
-                width,
-                std,
-                shape.pad_token_id,
-                device,
-            ),
+            word_embeddings: hf_embedding(shape.vocab_size, width, std, shape.pad_token_id, device),
             position_embeddings: shape
                 .positions
                 .map(|rows| hf_embedding(rows, width, std, None, device)),

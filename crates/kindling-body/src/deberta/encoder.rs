@@ -146,7 +146,8 @@ impl DebertaV2Layer {
         let attended = self.attention.output.forward(context, hidden);
         let expanded = self.intermediate.forward(attended.clone());
         let output = &self.output;
-        let contracted = kernels::dropout(kernels::linear(expanded, &output.dense), &output.dropout);
+        let contracted =
+            kernels::dropout(kernels::linear(expanded, &output.dense), &output.dropout);
         let out = kernels::add_layer_norm(
             contracted,
             Some(attended),
@@ -192,8 +193,17 @@ impl ConvLayer {
 
     /// `embeddings` (the encoder's input) and `residual` (the first layer's output), both
     /// `[batch, seq, hidden]`, and `mask` `[batch, seq, 1]` to the block's output.
-    pub fn forward(&self, embeddings: Tensor<3>, residual: Tensor<3>, mask: Tensor<3>) -> Tensor<3> {
-        let out = self.conv.forward(embeddings.swap_dims(1, 2)).swap_dims(1, 2) * mask.clone();
+    pub fn forward(
+        &self,
+        embeddings: Tensor<3>,
+        residual: Tensor<3>,
+        mask: Tensor<3>,
+    ) -> Tensor<3> {
+        let out = self
+            .conv
+            .forward(embeddings.swap_dims(1, 2))
+            .swap_dims(1, 2)
+            * mask.clone();
         let out = self
             .activation
             .forward(kernels::dropout(out, &self.dropout));

@@ -216,7 +216,11 @@ impl Body for DebertaV2Body {
         let fused = !options.output_attentions
             && (!device.is_autodiff() || kernels::has_fast_attention(&device));
         let mask = AttentionMask::new(input.attention_mask.clone(), fused);
-        let float_mask = input.attention_mask.clone().float().reshape([batch, seq, 1]);
+        let float_mask = input
+            .attention_mask
+            .clone()
+            .float()
+            .reshape([batch, seq, 1]);
         let embedded = self.embeddings.forward(
             input.input_ids,
             input.token_type_ids,
