@@ -169,12 +169,15 @@ impl DisentangledSelfAttention {
 
     /// `hidden [batch, seq, hidden]` to the context `[batch, seq, hidden]`, and the attention
     /// probabilities on the decomposed path. `mask` carries the key padding shared by every
-    /// layer; this layer's relative scores are added to it.
+    /// layer; this layer's relative scores are added to it. `query_mask` (`[batch, seq, 1]`,
+    /// 1 at real tokens) gives padded queries what `transformers`' outer-product mask gives
+    /// them: every key masked, so uniform probabilities and the mean of all values.
     pub fn forward(
         &self,
         hidden: Tensor<3>,
         mask: &AttentionMask,
         relative: Option<&RelativeContext>,
+        query_mask: &Tensor<3>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let query = kernels::linear(hidden.clone(), &self.query_proj);
         let key = kernels::linear(hidden.clone(), &self.key_proj);
@@ -185,12 +188,21 @@ impl DisentangledSelfAttention {
             1 => query,
             f => query * (f as f64).powf(-0.5),
         };
+        let [batch, seq, _] = value.dims();
+        let mean_value = value.clone().mean_dim(1);
         let run = |mask: &AttentionMask| {
             multi_head_attention(query, key, value, mask, self.num_heads, &self.dropout)
         };
-        match bias {
+        let (context, probs) = match bias {
             Some(bias) => run(&mask.clone().with_additive(bias)),
             None => run(mask),
-        }
+        };
+        let padded = query_mask.clone().neg() + 1.0;
+        let context = context * query_mask.clone() + mean_value * padded.clone();
+        let probs = probs.map(|p| {
+            let rows = query_mask.clone().reshape([batch, 1, seq, 1]);
+            p * rows.clone() + (rows.neg() + 1.0) * (1.0 / seq as f64)
+        });
+        (context, probs)
     }
 }

@@ -133,16 +133,18 @@ impl DebertaV2Layer {
     }
 
     /// Runs the layer; also returns the attention probabilities on the decomposed path.
+    /// `query_mask` is the attention mask as floats, `[batch, seq, 1]`.
     pub fn forward(
         &self,
         hidden: Tensor<3>,
         mask: &AttentionMask,
         relative: Option<&RelativeContext>,
+        query_mask: &Tensor<3>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let (context, probs) =
             self.attention
                 .self_attention
-                .forward(hidden.clone(), mask, relative);
+                .forward(hidden.clone(), mask, relative, query_mask);
         let attended = self.attention.output.forward(context, hidden);
         let expanded = self.intermediate.forward(attended.clone());
         let output = &self.output;

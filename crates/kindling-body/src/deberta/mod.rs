@@ -230,7 +230,7 @@ impl Body for DebertaV2Body {
         let relative = self.encoder.relative_context(batch, seq, &device);
         let layers: Vec<(usize, &DebertaV2Layer)> = self.encoder.layer.iter().enumerate().collect();
         BodyOutput::from_layers(&layers, embedded.clone(), options, |(i, layer), h| {
-            let (out, probs) = layer.forward(h, &mask, relative.as_ref());
+            let (out, probs) = layer.forward(h, &mask, relative.as_ref(), &float_mask);
             match (&self.encoder.conv, *i) {
                 (Some(conv), 0) => (
                     conv.forward(embedded.clone(), out, float_mask.clone()),
