@@ -154,10 +154,93 @@ fn fixtures_cover_the_required_shapes() {
     for w in ["safetensors", "sharded", "bin"] {
         assert!(weights.contains(w), "no `{w}` fixture: {weights:?}");
     }
-    for a in ["bert", "roberta", "xlm-roberta", "distilbert", "electra"] {
+    for a in [
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "distilbert",
+        "electra",
+        "deberta-v2",
+    ] {
         assert!(archs.contains(a), "no `{a}` fixture: {archs:?}");
     }
     for d in ["float32", "float16", "bfloat16"] {
         assert!(dtypes.contains(d), "no `{d}` fixture: {dtypes:?}");
+    }
+}
+
+/// DeBERTa's relative positions (log buckets, plain distances) equal `transformers'`
+/// `build_relative_position` exactly, for the fixtures' settings and DeBERTa-v3's own (256
+/// buckets over 512), up to and past the last bucket.
+///
+/// Oracle: `tests/fixtures/deberta_fixture.py` (`gen_positions`, transformers 5.24.0), in
+/// `tests/fixtures/deberta_positions.json`.
+#[test]
+fn deberta_relative_positions_match_transformers() {
+    use kindling::body::deberta::RelativePositions;
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("deberta_positions.json")).unwrap(),
+    )
+    .unwrap();
+    let tables = file["tables"].as_array().expect("tables");
+    assert!(tables.len() >= 10, "{} tables", tables.len());
+    for table in tables {
+        let buckets = table["position_buckets"].as_i64().unwrap();
+        let max_position = table["max_relative_positions"].as_u64().unwrap() as usize;
+        let seq = table["seq"].as_u64().unwrap() as usize;
+        let expected: Vec<i64> =
+            serde_json::from_value(table["bucket_by_distance"].clone()).unwrap();
+        let buckets = usize::try_from(buckets).ok().filter(|&b| b > 0);
+        let positions = RelativePositions {
+            span: buckets.unwrap_or(max_position),
+            buckets,
+            max_position,
+        };
+        let ours = positions.distances(seq);
+        for i in 0..seq {
+            for j in 0..seq {
+                assert_eq!(
+                    ours[i * seq + j],
+                    expected[i + seq - 1 - j],
+                    "buckets {buckets:?} max {max_position}: r[{i}][{j}]"
+                );
+            }
+        }
+    }
+}
+
+/// A DeBERTa-v3 SentencePiece `tokenizer.json` (Unigram, Metaspace, `[CLS] $A [SEP]`) gives
+/// exactly `transformers`' ids, masks and token types through kindling's tokenizer, single
+/// texts padded as one batch and sentence pairs.
+///
+/// Oracle: `tests/fixtures/deberta_fixture.py` (`gen_tokenizer`: transformers 5.24.0's
+/// `DebertaV2Tokenizer`, tokenizers 0.23.3), in `tests/fixtures/deberta_tokenizer/`.
+#[test]
+fn deberta_sentencepiece_tokenizer_matches_transformers() {
+    use kindling::data::Tokenizer;
+    let dir = fixtures_dir().join("deberta_tokenizer");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"), Some(0), None).unwrap();
+    assert_eq!(tokenizer.pad_id(), 0);
+    let texts: Vec<String> = serde_json::from_value(expected["texts"].clone()).unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batch = tokenizer.encode_batch(&refs).unwrap();
+    let rows = |value: &Value| -> Vec<Vec<u32>> { serde_json::from_value(value.clone()).unwrap() };
+    let single = &expected["single"];
+    assert_eq!(batch.input_ids, rows(&single["input_ids"]));
+    assert_eq!(batch.attention_mask, rows(&single["attention_mask"]));
+    assert_eq!(batch.token_type_ids, rows(&single["token_type_ids"]));
+    let pairs = &expected["pairs"];
+    let (ids, types, mask) = (
+        rows(&pairs["input_ids"]),
+        rows(&pairs["token_type_ids"]),
+        rows(&pairs["attention_mask"]),
+    );
+    for (k, (a, b)) in refs[..3].iter().zip(&refs[3..]).enumerate() {
+        let encoding = tokenizer.inner().encode((*a, *b), true).unwrap();
+        let n = mask[k].iter().filter(|&&m| m == 1).count();
+        assert_eq!(encoding.get_ids(), &ids[k][..n], "pair {k}");
+        assert_eq!(encoding.get_type_ids(), &types[k][..n], "pair {k}");
     }
 }

@@ -1,5 +1,5 @@
-//! Any head on any body: every kindling head mounts on a fresh BERT, RoBERTa, XLM-R, DistilBERT
-//! and ELECTRA body
+//! Any head on any body: every kindling head mounts on a fresh BERT, RoBERTa, XLM-R, DistilBERT,
+//! ELECTRA and DeBERTa-v3/v2 body
 //! (configs from the fixtures), runs forward with labels, and one backward step gives gradients
 //! to the head and to the body, on every built backend. Bad mounts are clear errors.
 
@@ -81,7 +81,15 @@ fn labels(task: Task, device: &Device) -> Option<AnyLabels> {
 
 fn every_head_on_every_body(device: &Device) {
     let device = &device.clone().autodiff();
-    for family in ["bert", "roberta", "xlmr", "distilbert", "electra"] {
+    for family in [
+        "bert",
+        "roberta",
+        "xlmr",
+        "distilbert",
+        "electra",
+        "debertav3",
+        "debertav2",
+    ] {
         let config = config(family);
         let pad = config.common.pad_token_id.unwrap_or(0) as i64;
         for task in TASKS {

@@ -1,4 +1,4 @@
-//! Head parity with PyTorch `transformers`: every head on BERT, RoBERTa and XLM-R, loaded from
+//! Head parity with PyTorch `transformers`: every head on every family, loaded from
 //! a full task checkpoint with one call, gives the logits of `transformers` within 1e-4 at
 //! non-padded positions and its loss within 1e-5 relative, on every built backend. Exported
 //! again, each loads back with nothing missing and the same outputs.
@@ -167,8 +167,9 @@ fn all_heads(device: &Device) {
     let names = case_names("heads");
     assert_eq!(
         names.len(),
-        35,
-        "every head x {{BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA}}: {names:?}"
+        49,
+        "every head x {{BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA, DeBERTa-v3, DeBERTa-v2}}: \
+         {names:?}"
     );
     for name in names {
         check_case(&name, device);

@@ -6,8 +6,9 @@
 //! (the autodiff device of each: forward, backward and the optimizer all run there).
 //!
 //! Oracle: `tests/fixtures/training_fixture.py` (torch 2.9.0, transformers 5.24.0), files in
-//! `tests/fixtures/training/` (BERT) and `tests/fixtures/training_distilbert/` (DistilBERT,
-//! whose batches have no token types).
+//! `tests/fixtures/training/` (BERT), `tests/fixtures/training_distilbert/` (DistilBERT,
+//! whose batches have no token types) and `tests/fixtures/training_deberta/` (DeBERTa-v3
+//! style, no token types).
 
 use std::path::PathBuf;
 
@@ -25,6 +26,8 @@ use serde_json::Value;
 const BERT: &str = "training";
 /// The DistilBERT run's directory.
 const DISTILBERT: &str = "training_distilbert";
+/// The DeBERTa-v3-style run's directory.
+const DEBERTA: &str = "training_deberta";
 
 fn fixture(run: &str) -> PathBuf {
     fixtures_dir().join(run)
@@ -164,6 +167,15 @@ test_device!(distilbert_twenty_steps_follow_pytorch);
 
 fn distilbert_twenty_steps_follow_pytorch(plain: &Device) {
     steps_follow_pytorch(DISTILBERT, plain);
+}
+
+test_device!(deberta_twenty_steps_follow_pytorch);
+
+/// DeBERTa-v3 style (log buckets, shared position keys, p2c + c2p, relative-embedding
+/// LayerNorm): the gradients flow through the relative-position gathers and the additive
+/// bias.
+fn deberta_twenty_steps_follow_pytorch(plain: &Device) {
+    steps_follow_pytorch(DEBERTA, plain);
 }
 
 fn steps_follow_pytorch(run: &str, plain: &Device) {

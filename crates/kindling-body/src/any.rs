@@ -3,6 +3,7 @@
 use burn::prelude::*;
 
 use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
+use crate::deberta::{DebertaV2Body, DebertaV2BodyConfig};
 use crate::distilbert::{DistilBertBody, DistilBertBodyConfig};
 use crate::encoder::{EncoderBody, EncoderBodyConfig};
 
@@ -16,6 +17,8 @@ pub enum AnyBody {
     Encoder(EncoderBody),
     /// DistilBERT.
     DistilBert(DistilBertBody),
+    /// DeBERTa-v2/v3.
+    DebertaV2(DebertaV2Body),
 }
 
 /// The Burn config of an [`AnyBody`].
@@ -25,6 +28,8 @@ pub enum AnyBodyConfig {
     Encoder(EncoderBodyConfig),
     /// A DistilBERT body.
     DistilBert(DistilBertBodyConfig),
+    /// A DeBERTa-v2/v3 body.
+    DebertaV2(DebertaV2BodyConfig),
 }
 
 impl AnyBodyConfig {
@@ -47,6 +52,7 @@ impl AnyBodyConfig {
         match self {
             Self::Encoder(c) => AnyBody::Encoder(c.init(device)),
             Self::DistilBert(c) => AnyBody::DistilBert(c.init(device)),
+            Self::DebertaV2(c) => AnyBody::DebertaV2(c.init(device)),
         }
     }
 }
@@ -56,6 +62,7 @@ macro_rules! each_body {
         match $self {
             AnyBody::Encoder($body) => $expr,
             AnyBody::DistilBert($body) => $expr,
+            AnyBody::DebertaV2($body) => $expr,
         }
     };
 }
@@ -76,6 +83,12 @@ impl From<EncoderBody> for AnyBody {
 impl From<DistilBertBody> for AnyBody {
     fn from(body: DistilBertBody) -> Self {
         Self::DistilBert(body)
+    }
+}
+
+impl From<DebertaV2Body> for AnyBody {
+    fn from(body: DebertaV2Body) -> Self {
+        Self::DebertaV2(body)
     }
 }
 

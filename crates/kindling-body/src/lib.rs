@@ -6,7 +6,9 @@
 //! RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA: what differs between them (position ids counted
 //! from the padding index, the token-type vocabulary, the activation, the layer-norm epsilon,
 //! ELECTRA's narrower embeddings) is data in [`EncoderBodyConfig`]. [`DistilBertBody`] computes
-//! the same layers under DistilBERT's own module tree.
+//! the same layers under DistilBERT's own module tree. [`DebertaV2Body`] (DeBERTa-v2/v3)
+//! computes attention differently (disentangled relative positions), so it is a body type of
+//! its own.
 //!
 //! Module and field names follow the Hugging Face state dict (`embeddings.word_embeddings`,
 //! `encoder.layer.N.attention.self_attention.query`, `transformer.layer.N.ffn.lin1`, ...), so
@@ -31,6 +33,7 @@ mod any;
 mod attention;
 mod body;
 mod config;
+pub mod deberta;
 pub mod distilbert;
 mod embeddings;
 mod encoder;
@@ -47,9 +50,11 @@ pub use attention::{
 };
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
-    BertFamilyConfig, CommonConfig, DistilBertConfig, FamilyConfig, HfConfig, ModelType,
-    PositionEmbeddingType, PositionIds, ProblemType, SUPPORTED_MODEL_TYPES, SizeProbe,
+    BertFamilyConfig, CommonConfig, DebertaV2Config, DistilBertConfig, FamilyConfig, HfConfig,
+    ModelType, PosAttTypes, PositionEmbeddingType, PositionIds, ProblemType, SUPPORTED_MODEL_TYPES,
+    SizeProbe,
 };
+pub use deberta::{DebertaV2Body, DebertaV2BodyConfig};
 pub use distilbert::{DistilBertBody, DistilBertBodyConfig};
 pub use embeddings::Embeddings;
 pub use encoder::{EncoderBody, EncoderBodyConfig, EncoderStack};

@@ -25,6 +25,10 @@ pub enum MaskedLmLayout {
     /// `embedding_size`), `generator_lm_head` (its bias, and its weight when untied); exact
     /// GELU.
     Electra,
+    /// DeBERTa-v2 with `legacy: false`: `lm_predictions.lm_head.{dense,LayerNorm,bias}`, the
+    /// config's `hidden_act`, always tied (the head multiplies by the word embeddings; it has
+    /// no decoder). `legacy: true` checkpoints use [`Bert`](Self::Bert)'s `cls.predictions`.
+    DebertaV2,
 }
 
 /// Vocabulary logits per token.
@@ -76,9 +80,12 @@ impl MaskedLmHead {
         device: &Device,
     ) -> Self {
         let activation = match layout {
-            MaskedLmLayout::Bert | MaskedLmLayout::DistilBert => hidden_act,
+            MaskedLmLayout::Bert | MaskedLmLayout::DistilBert | MaskedLmLayout::DebertaV2 => {
+                hidden_act
+            }
             MaskedLmLayout::Roberta | MaskedLmLayout::Electra => HiddenAct::Gelu,
         };
+        let untied = untied && layout != MaskedLmLayout::DebertaV2;
         let decoder = untied.then(|| {
             let mut linear = hf_linear(width, vocab_size, initializer_range, device);
             linear.bias = None;
@@ -99,6 +106,7 @@ impl MaskedLmHead {
         match self.layout {
             MaskedLmLayout::Bert => "cls.predictions",
             MaskedLmLayout::Roberta => "lm_head",
+            MaskedLmLayout::DebertaV2 => "lm_predictions.lm_head",
             MaskedLmLayout::DistilBert | MaskedLmLayout::Electra => "",
         }
     }
@@ -126,7 +134,7 @@ impl MaskedLmHead {
                 ("bias", "generator_lm_head.bias"),
                 ("decoder.weight", "generator_lm_head.weight"),
             ],
-            MaskedLmLayout::Bert | MaskedLmLayout::Roberta => &[],
+            MaskedLmLayout::Bert | MaskedLmLayout::Roberta | MaskedLmLayout::DebertaV2 => &[],
         }
     }
 }
@@ -196,6 +204,7 @@ impl Head for MaskedLmHead {
                 p if p.starts_with("decoder.") => p.to_string(),
                 p => format!("transform.{}", names::kindling_to_hf(p)),
             },
+            MaskedLmLayout::DebertaV2 => names::kindling_to_hf(module_path),
             _ => module_path.to_string(),
         };
         format!("{prefix}.{rest}")
@@ -219,6 +228,7 @@ impl Head for MaskedLmHead {
                 "decoder.weight" => Some("decoder.weight".into()),
                 r => r.strip_prefix("transform.").map(names::hf_to_kindling),
             },
+            MaskedLmLayout::DebertaV2 => Some(names::hf_to_kindling(rest)),
             _ => match rest {
                 "decoder.bias" => None,
                 r => Some(r.to_string()),

@@ -1,6 +1,6 @@
 //! Multiple choice (`*ForMultipleChoice`): one score per choice, from the pooler output (BERT,
 //! RoBERTa), or from a summary of the sequence (DistilBERT's `pre_classifier`, ELECTRA's
-//! `sequence_summary`).
+//! `sequence_summary`, DeBERTa's `pooler`).
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
@@ -34,6 +34,9 @@ pub enum ChoiceLayout {
     PreClassifier,
     /// `sequence_summary.summary` + activation + dropout + `classifier` (ELECTRA).
     SequenceSummary,
+    /// `pooler.dense` + `pooler_hidden_act` + dropout + `classifier` (DeBERTa's context
+    /// pooler).
+    ContextPooler,
 }
 
 /// The recipe of a fresh [`MultipleChoiceHead`].
@@ -123,6 +126,7 @@ impl MultipleChoiceHead {
             ChoiceLayout::Plain => None,
             ChoiceLayout::PreClassifier => Some("pre_classifier"),
             ChoiceLayout::SequenceSummary => Some("sequence_summary.summary"),
+            ChoiceLayout::ContextPooler => Some("pooler.dense"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! layout a `transformers` `<Family>For<Task>` class uses, read from the config's
 //! `model_type`, never from a comparison with one family.
 
-use kindling_body::{HfConfig, HiddenAct, ModelType};
+use kindling_body::{DebertaV2Config, HfConfig, HiddenAct, ModelType};
 
 use crate::error::HeadError;
 use crate::masked_lm::MaskedLmLayout;
@@ -45,6 +45,9 @@ impl HeadRecipe {
                 masked_lm: MaskedLmLayout::DistilBert,
             });
         }
+        if let Some(deberta) = config.deberta() {
+            return deberta_recipe(config, deberta);
+        }
         let classifier_dropout = config.classifier_dropout_prob();
         let recipe = Self {
             token_dropout: classifier_dropout,
@@ -67,9 +70,46 @@ impl HeadRecipe {
                 masked_lm: MaskedLmLayout::Electra,
                 ..recipe
             },
-            ModelType::DistilBert => unreachable!("handled above"),
+            ModelType::DistilBert | ModelType::DebertaV2 => unreachable!("handled above"),
         })
     }
+}
+
+/// DeBERTa-v2's heads: token classification after `hidden_dropout_prob`, QA without dropout,
+/// sequence classification and multiple choice through the `ContextPooler` (`pooler.dense`,
+/// `pooler_hidden_act`, `pooler_dropout`) then `cls_dropout` (else `hidden_dropout_prob`),
+/// and the masked LM in the `legacy` layout the config names.
+fn deberta_recipe(config: &HfConfig, deberta: &DebertaV2Config) -> Result<HeadRecipe, HeadError> {
+    if !deberta.legacy && config.embedding_size() != config.hidden_size() {
+        return Err(HeadError::Invalid(format!(
+            "legacy: false: the lm_predictions head multiplies hidden states ({}) by the word \
+             embeddings ({} wide); they must be as wide",
+            config.hidden_size(),
+            config.embedding_size()
+        )));
+    }
+    let cls_dropout = deberta.cls_dropout_prob();
+    Ok(HeadRecipe {
+        token_dropout: deberta.hidden_dropout_prob,
+        sequence_style: SequenceClassifierStyle::ContextPooled {
+            activation: deberta.pooler_hidden_act,
+            pooler_dropout: deberta.pooler_dropout,
+        },
+        sequence_dropout: cls_dropout,
+        qa_dropout: 0.0,
+        choice: ChoiceRecipe {
+            vector: ChoiceVector::First,
+            layout: ChoiceLayout::ContextPooler,
+            activation: Some(deberta.pooler_hidden_act),
+            first_dropout: deberta.pooler_dropout,
+            dropout: cls_dropout,
+        },
+        masked_lm: if deberta.legacy {
+            MaskedLmLayout::Bert
+        } else {
+            MaskedLmLayout::DebertaV2
+        },
+    })
 }
 
 /// ELECTRA's multiple-choice `SequenceSummary`, from the config's `summary_*` fields (with

@@ -1,4 +1,4 @@
-//! Sequence classification (`*ForSequenceClassification`) in both of `transformers`' styles,
+//! Sequence classification (`*ForSequenceClassification`) in each of `transformers`' styles,
 //! with single-label, multi-label and regression losses.
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
@@ -40,7 +40,40 @@ pub struct PreClassifier {
     pub dropout: Dropout,
 }
 
-/// The two ways `transformers` classifies a sequence.
+/// DeBERTa's `ContextPooler` (`pooler.*`): dropout (`pooler_dropout`), dense and
+/// `pooler_hidden_act` on the first token.
+#[derive(Module, Debug)]
+pub struct ContextPooler {
+    /// `hidden -> hidden`.
+    pub dense: Linear,
+    /// Dropout before `dense`.
+    pub dropout: Dropout,
+    /// The activation after `dense`.
+    #[module(skip)]
+    pub activation: HiddenAct,
+}
+
+impl ContextPooler {
+    /// `activation(dense(dropout(hidden[:, 0])))`: `[batch, seq, width]` to `[batch, width]`.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let first = first_token(hidden);
+        self.activation
+            .forward(self.dense.forward(kernels::dropout(first, &self.dropout)))
+    }
+}
+
+/// DeBERTa's classifier: the [`ContextPooler`], then the head's dropout (`cls_dropout`) and
+/// `classifier` (both at the top of the head in its checkpoints: `pooler.dense.*`,
+/// `classifier.*`).
+#[derive(Module, Debug)]
+pub struct ContextPooledClassifier {
+    /// `pooler`.
+    pub pooler: ContextPooler,
+    /// `hidden -> num_labels`.
+    pub classifier: Linear,
+}
+
+/// The ways `transformers` classifies a sequence.
 // One per model, and the Module derive wants the variants unboxed.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
@@ -51,10 +84,12 @@ pub enum SequenceClassifier {
     FirstToken(FirstTokenClassifier),
     /// DistilBERT: [`PreClassifier`] on the first token.
     PreClassifier(PreClassifier),
+    /// DeBERTa: [`ContextPooledClassifier`] on the first token.
+    ContextPooled(ContextPooledClassifier),
 }
 
 /// Which style a fresh head takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SequenceClassifierStyle {
     /// BERT's pooler + linear.
     Pooled,
@@ -63,6 +98,14 @@ pub enum SequenceClassifierStyle {
     FirstToken(HiddenAct),
     /// DistilBERT's pre_classifier + ReLU + classifier on the first token.
     PreClassifier,
+    /// DeBERTa's context pooler (`pooler_hidden_act`, `pooler_dropout`) + classifier on the
+    /// first token.
+    ContextPooled {
+        /// `pooler_hidden_act`.
+        activation: HiddenAct,
+        /// `pooler_dropout`.
+        pooler_dropout: f64,
+    },
 }
 
 /// One prediction per sequence.
@@ -128,6 +171,17 @@ impl SequenceClassificationHead {
                     dropout: DropoutConfig::new(dropout).init(),
                 })
             }
+            SequenceClassifierStyle::ContextPooled {
+                activation,
+                pooler_dropout,
+            } => SequenceClassifier::ContextPooled(ContextPooledClassifier {
+                pooler: ContextPooler {
+                    dense: hf_linear(hidden_size, hidden_size, initializer_range, device),
+                    dropout: DropoutConfig::new(pooler_dropout).init(),
+                    activation,
+                },
+                classifier: hf_linear(hidden_size, num_labels, initializer_range, device),
+            }),
         };
         Self {
             dropout: DropoutConfig::new(dropout).init(),
@@ -149,6 +203,7 @@ impl SequenceClassificationHead {
             SequenceClassifier::Pooled(linear) => linear.weight.dims()[1],
             SequenceClassifier::FirstToken(c) => c.out_proj.weight.dims()[1],
             SequenceClassifier::PreClassifier(c) => c.classifier.weight.dims()[1],
+            SequenceClassifier::ContextPooled(c) => c.classifier.weight.dims()[1],
         }
     }
 
@@ -188,6 +243,11 @@ impl Head for SequenceClassificationHead {
                 let first = first_token(body.last_hidden_state);
                 let x = burn::tensor::activation::relu(c.pre_classifier.forward(first));
                 c.classifier.forward(kernels::dropout(x, &c.dropout))
+            }
+            SequenceClassifier::ContextPooled(c) => {
+                let pooled = c.pooler.forward(body.last_hidden_state);
+                c.classifier
+                    .forward(kernels::dropout(pooled, &self.dropout))
             }
         };
         SequenceClassificationOutput { logits }
@@ -259,19 +319,26 @@ impl Head for SequenceClassificationHead {
     }
 
     fn hf_name(&self, module_path: &str) -> String {
-        // DistilBERT's two layers sit at the top of the head, not under `classifier`.
+        // DistilBERT's and DeBERTa's two layers sit at the top of the head, not under
+        // `classifier`.
         match (&self.classifier, module_path.strip_prefix("classifier.")) {
-            (SequenceClassifier::PreClassifier(_), Some(rest)) => rest.to_string(),
+            (
+                SequenceClassifier::PreClassifier(_) | SequenceClassifier::ContextPooled(_),
+                Some(rest),
+            ) => rest.to_string(),
             _ => kindling_body::names::kindling_to_hf(module_path),
         }
     }
 
     fn module_path(&self, hf_name: &str) -> Option<String> {
-        match &self.classifier {
-            SequenceClassifier::PreClassifier(_) => ["pre_classifier.", "classifier."]
-                .iter()
+        let top = |tops: [&str; 2]| {
+            tops.iter()
                 .any(|p| hf_name.starts_with(p))
-                .then(|| format!("classifier.{hf_name}")),
+                .then(|| format!("classifier.{hf_name}"))
+        };
+        match &self.classifier {
+            SequenceClassifier::PreClassifier(_) => top(["pre_classifier.", "classifier."]),
+            SequenceClassifier::ContextPooled(_) => top(["pooler.", "classifier."]),
             _ => Some(kindling_body::names::hf_to_kindling(hf_name)),
         }
     }

@@ -66,7 +66,7 @@ impl Task {
             .ok_or_else(|| {
                 HeadError::UnknownArchitecture(
                     name.to_string(),
-                    "{Bert,Roberta,XLMRoberta,Camembert,DistilBert,Electra}{Model,ForTokenClassification,ForSequenceClassification,ForQuestionAnswering,ForMultipleChoice,ForMaskedLM}".into(),
+                    "{Bert,Roberta,XLMRoberta,Camembert,DistilBert,Electra,DebertaV2}{Model,ForTokenClassification,ForSequenceClassification,ForQuestionAnswering,ForMultipleChoice,ForMaskedLM}".into(),
                 )
             })
     }

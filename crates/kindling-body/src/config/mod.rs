@@ -8,6 +8,7 @@
 
 mod bert;
 mod common;
+mod deberta;
 mod distilbert;
 mod model_type;
 
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 
 pub use bert::{BertFamilyConfig, PositionEmbeddingType};
 pub use common::{CommonConfig, ProblemType};
+pub use deberta::{DebertaV2Config, PosAttTypes};
 pub use distilbert::DistilBertConfig;
 pub use model_type::{ModelType, PositionIds, SUPPORTED_MODEL_TYPES};
 
@@ -31,6 +33,8 @@ pub enum FamilyConfig {
     Bert(BertFamilyConfig),
     /// DistilBERT's own names (`dim`, `n_layers`, `n_heads`, `hidden_dim`, ...).
     DistilBert(DistilBertConfig),
+    /// DeBERTa-v2's: BERT's sizes plus the disentangled-attention options.
+    DebertaV2(DebertaV2Config),
 }
 
 /// A parsed `config.json` for any architecture kindling supports.
@@ -179,6 +183,9 @@ impl HfConfig {
             ModelType::DistilBert => {
                 FamilyConfig::DistilBert(overlay(&DistilBertConfig::default(), &fields, path)?)
             }
+            ModelType::DebertaV2 => {
+                FamilyConfig::DebertaV2(overlay(&DebertaV2Config::default(), &fields, path)?)
+            }
             _ => FamilyConfig::Bert(overlay(
                 &BertFamilyConfig::defaults(model_type),
                 &fields,
@@ -190,10 +197,12 @@ impl HfConfig {
         known.extend(match &family {
             FamilyConfig::Bert(c) => keys_of(c),
             FamilyConfig::DistilBert(c) => keys_of(c),
+            FamilyConfig::DebertaV2(c) => keys_of(c),
         });
         known.extend(
             BertFamilyConfig::OPTIONAL_FIELDS
                 .iter()
+                .chain(DebertaV2Config::OPTIONAL_FIELDS.iter())
                 .map(|s| s.to_string()),
         );
         known.push("model_type".into());
@@ -217,6 +226,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.validate(self.model_type, &self.common, path),
             FamilyConfig::DistilBert(c) => c.validate(&self.common, path),
+            FamilyConfig::DebertaV2(c) => c.validate(&self.common, path),
         }
     }
 
@@ -231,6 +241,7 @@ impl HfConfig {
         let family = match &self.family {
             FamilyConfig::Bert(c) => serde_json::to_value(c),
             FamilyConfig::DistilBert(c) => serde_json::to_value(c),
+            FamilyConfig::DebertaV2(c) => serde_json::to_value(c),
         };
         for part in [serde_json::to_value(&self.common), family] {
             if let Ok(Value::Object(map)) = part {
@@ -254,6 +265,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.hidden_size,
             FamilyConfig::DistilBert(c) => c.dim,
+            FamilyConfig::DebertaV2(c) => c.hidden_size,
         }
     }
 
@@ -262,6 +274,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.embedding_width(),
             FamilyConfig::DistilBert(c) => c.dim,
+            FamilyConfig::DebertaV2(c) => c.embedding_width(),
         }
     }
 
@@ -270,6 +283,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.vocab_size,
             FamilyConfig::DistilBert(c) => c.vocab_size,
+            FamilyConfig::DebertaV2(c) => c.vocab_size,
         }
     }
 
@@ -278,6 +292,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.num_hidden_layers,
             FamilyConfig::DistilBert(c) => c.n_layers,
+            FamilyConfig::DebertaV2(c) => c.num_hidden_layers,
         }
     }
 
@@ -286,6 +301,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.initializer_range,
             FamilyConfig::DistilBert(c) => c.initializer_range,
+            FamilyConfig::DebertaV2(c) => c.initializer_range,
         }
     }
 
@@ -294,6 +310,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.hidden_act,
             FamilyConfig::DistilBert(c) => c.activation,
+            FamilyConfig::DebertaV2(c) => c.hidden_act,
         }
     }
 
@@ -302,6 +319,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.layer_norm_eps,
             FamilyConfig::DistilBert(_) => distilbert::LAYER_NORM_EPS,
+            FamilyConfig::DebertaV2(c) => c.layer_norm_eps,
         }
     }
 
@@ -310,6 +328,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.hidden_dropout_prob,
             FamilyConfig::DistilBert(c) => c.dropout,
+            FamilyConfig::DebertaV2(c) => c.hidden_dropout_prob,
         }
     }
 
@@ -318,6 +337,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(c) => c.max_sequence_length(self.position_ids()),
             FamilyConfig::DistilBert(c) => c.max_position_embeddings,
+            FamilyConfig::DebertaV2(c) => c.max_position_embeddings,
         }
     }
 
@@ -339,6 +359,7 @@ impl HfConfig {
                 AnyBodyConfig::Encoder(c.body_config(self.model_type, &self.common))
             }
             FamilyConfig::DistilBert(c) => AnyBodyConfig::DistilBert(c.body_config(&self.common)),
+            FamilyConfig::DebertaV2(c) => AnyBodyConfig::DebertaV2(c.body_config(&self.common)),
         }
     }
 
@@ -346,7 +367,7 @@ impl HfConfig {
     pub fn bert_family(&self) -> Option<&BertFamilyConfig> {
         match &self.family {
             FamilyConfig::Bert(c) => Some(c),
-            FamilyConfig::DistilBert(_) => None,
+            FamilyConfig::DistilBert(_) | FamilyConfig::DebertaV2(_) => None,
         }
     }
 
@@ -354,7 +375,15 @@ impl HfConfig {
     pub fn distilbert(&self) -> Option<&DistilBertConfig> {
         match &self.family {
             FamilyConfig::DistilBert(c) => Some(c),
-            FamilyConfig::Bert(_) => None,
+            FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => None,
+        }
+    }
+
+    /// The DeBERTa-v2 fields, when the file is one.
+    pub fn deberta(&self) -> Option<&DebertaV2Config> {
+        match &self.family {
+            FamilyConfig::DebertaV2(c) => Some(c),
+            FamilyConfig::Bert(_) | FamilyConfig::DistilBert(_) => None,
         }
     }
 
@@ -372,20 +401,24 @@ impl HfConfig {
         self.extra.get(key)
     }
 
-    /// Rows of the token-type table; `None` for bodies without token types (DistilBERT).
+    /// Rows of the token-type table; `None` for bodies without token types (DistilBERT,
+    /// DeBERTa with `type_vocab_size` 0).
     pub fn type_vocab_size(&self) -> Option<usize> {
         match &self.family {
             FamilyConfig::Bert(c) => Some(c.type_vocab_size),
             FamilyConfig::DistilBert(_) => None,
+            FamilyConfig::DebertaV2(c) => (c.type_vocab_size > 0).then_some(c.type_vocab_size),
         }
     }
 
     /// Dropout before a token-classification head, as `transformers` picks it:
-    /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`).
+    /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`; DeBERTa's
+    /// `hidden_dropout_prob` always).
     pub fn classifier_dropout_prob(&self) -> f64 {
         match &self.family {
             FamilyConfig::Bert(c) => c.classifier_dropout_prob(),
             FamilyConfig::DistilBert(c) => c.dropout,
+            FamilyConfig::DebertaV2(c) => c.hidden_dropout_prob,
         }
     }
 }
@@ -498,13 +531,76 @@ impl HfConfig {
                     vec![c.hidden_dim, c.dim],
                 ),
             ],
+            FamilyConfig::DebertaV2(c) => {
+                let e = c.embedding_width();
+                let h = c.hidden_size;
+                let embedding_field = if c.embedding_size.is_some() {
+                    "embedding_size"
+                } else {
+                    "hidden_size"
+                };
+                let mut probes = vec![
+                    probe(
+                        "vocab_size",
+                        c.vocab_size,
+                        "embeddings.word_embeddings.weight",
+                        vec![c.vocab_size, e],
+                    ),
+                    probe(
+                        embedding_field,
+                        e,
+                        "embeddings.word_embeddings.weight",
+                        vec![c.vocab_size, e],
+                    ),
+                    probe(
+                        "max_position_embeddings",
+                        c.max_position_embeddings,
+                        "embeddings.position_embeddings.weight",
+                        vec![c.max_position_embeddings, e],
+                    ),
+                    probe(
+                        "type_vocab_size",
+                        c.type_vocab_size,
+                        "embeddings.token_type_embeddings.weight",
+                        vec![c.type_vocab_size, e],
+                    ),
+                    probe(
+                        "hidden_size",
+                        h,
+                        "encoder.layer.0.attention.self.query_proj.weight",
+                        vec![h, h],
+                    ),
+                    probe(
+                        "intermediate_size",
+                        c.intermediate_size,
+                        "encoder.layer.0.intermediate.dense.weight",
+                        vec![c.intermediate_size, h],
+                    ),
+                ];
+                let rows = 2 * c.buckets().unwrap_or(c.relative_span());
+                let rows_field = if c.buckets().is_some() {
+                    "position_buckets"
+                } else if c.max_relative_positions >= 1 {
+                    "max_relative_positions"
+                } else {
+                    "max_position_embeddings"
+                };
+                probes.push(SizeProbe {
+                    field: rows_field,
+                    value: rows / 2,
+                    tensor: "encoder.rel_embeddings.weight".into(),
+                    shape: vec![rows, h],
+                    axis: 0,
+                });
+                probes
+            }
         }
     }
 
     /// The prefix of the layer stack's tensor names (`encoder.layer.`, `transformer.layer.`).
     pub fn layer_stack_name(&self) -> &'static str {
         match &self.family {
-            FamilyConfig::Bert(_) => "encoder.layer.",
+            FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => "encoder.layer.",
             FamilyConfig::DistilBert(_) => "transformer.layer.",
         }
     }
@@ -512,7 +608,7 @@ impl HfConfig {
     /// The name of the layer-count field in this family's files.
     pub fn num_hidden_layers_field(&self) -> &'static str {
         match &self.family {
-            FamilyConfig::Bert(_) => "num_hidden_layers",
+            FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => "num_hidden_layers",
             FamilyConfig::DistilBert(_) => "n_layers",
         }
     }

@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 
 /// The `model_type` values kindling reads, as written in error messages.
 pub const SUPPORTED_MODEL_TYPES: &str =
-    "bert, roberta, xlm-roberta, camembert, distilbert, electra";
+    "bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2";
 
 /// The architectures kindling has a body for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,12 +34,17 @@ pub enum ModelType {
     /// the hidden size when the two differ; no pooler.
     #[serde(rename = "electra")]
     Electra,
+    /// DeBERTa-v2 (`"deberta-v2"`, also DeBERTa-v3 and mDeBERTa-v3): disentangled attention
+    /// over relative positions, absolute positions optional, no pooler in the body.
+    #[serde(rename = "deberta-v2")]
+    DebertaV2,
 }
 
 impl ModelType {
     /// Every architecture, in the order class names are matched (longer stems first, so
     /// `XLMRoberta` is not read as `Roberta`... and `DistilBert` not as `Bert`).
-    pub const ALL: [ModelType; 6] = [
+    pub const ALL: [ModelType; 7] = [
+        ModelType::DebertaV2,
         ModelType::XlmRoberta,
         ModelType::Camembert,
         ModelType::Roberta,
@@ -84,17 +89,19 @@ impl ModelType {
             Self::Camembert => "camembert",
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
+            Self::DebertaV2 => "deberta-v2",
         }
     }
 
     /// The prefix of the body's tensors in task checkpoints (`bert`, `roberta`, `distilbert`,
-    /// `electra`); XLM-R and CamemBERT reuse RoBERTa's classes and so its prefix.
+    /// `electra`, `deberta`); XLM-R and CamemBERT reuse RoBERTa's classes and so its prefix.
     pub fn state_dict_prefix(&self) -> &'static str {
         match self {
             Self::Bert => "bert",
             Self::Roberta | Self::XlmRoberta | Self::Camembert => "roberta",
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
+            Self::DebertaV2 => "deberta",
         }
     }
 
@@ -107,13 +114,16 @@ impl ModelType {
             Self::Camembert => "Camembert",
             Self::DistilBert => "DistilBert",
             Self::Electra => "Electra",
+            Self::DebertaV2 => "DebertaV2",
         }
     }
 
     /// How position ids are made for this architecture.
     pub fn position_ids(&self, pad_token_id: usize) -> PositionIds {
         match self {
-            Self::Bert | Self::DistilBert | Self::Electra => PositionIds::Absolute,
+            Self::Bert | Self::DistilBert | Self::Electra | Self::DebertaV2 => {
+                PositionIds::Absolute
+            }
             Self::Roberta | Self::XlmRoberta | Self::Camembert => PositionIds::FromPadding {
                 padding_idx: pad_token_id,
             },
@@ -123,7 +133,7 @@ impl ModelType {
     /// The pad token id `transformers` assumes when the file gives none.
     pub fn default_pad_token_id(&self) -> usize {
         match self {
-            Self::Bert | Self::DistilBert | Self::Electra => 0,
+            Self::Bert | Self::DistilBert | Self::Electra | Self::DebertaV2 => 0,
             Self::Roberta | Self::XlmRoberta | Self::Camembert => 1,
         }
     }

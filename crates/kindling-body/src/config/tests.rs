@@ -97,3 +97,59 @@ fn size_probes_name_the_axis_their_field_sets() {
         .unwrap();
     assert_eq!((inter.axis, inter.shape[inter.axis]), (0, 12));
 }
+
+#[test]
+fn deberta_fields_defaults_and_round_trip() {
+    let config = parse(json!({
+        "model_type": "deberta-v2", "vocab_size": 120, "hidden_size": 32,
+        "num_attention_heads": 4, "intermediate_size": 64, "num_hidden_layers": 2,
+        "relative_attention": true, "position_buckets": 8, "pos_att_type": "p2c|c2p",
+        "norm_rel_ebd": "layer_norm", "share_att_key": true, "position_biased_input": false,
+        "max_relative_positions": -1, "max_position_embeddings": 64, "legacy": false,
+        "architectures": ["DebertaV2ForTokenClassification"], "transformers_version": "5.24.0"
+    }))
+    .unwrap();
+    assert_eq!(config.model_type, ModelType::DebertaV2);
+    assert_eq!(config.layer_norm_eps(), 1e-7);
+    assert_eq!(config.type_vocab_size(), None);
+    assert_eq!(config.common.pad_token_id, Some(0));
+    let deberta = config.deberta().unwrap();
+    assert!(deberta.pos_att().c2p() && deberta.pos_att().p2c());
+    assert_eq!(deberta.relative_span(), 64);
+    assert_eq!(deberta.buckets(), Some(8));
+    assert!(deberta.norm_rel_embeddings() && !deberta.legacy);
+    assert_eq!(deberta.conv_act, HiddenAct::Tanh);
+    let again =
+        HfConfig::from_json_str(&config.to_json_string(), Path::new("config.json")).unwrap();
+    assert_eq!(again, config);
+    let value: serde_json::Value = serde_json::from_str(&config.to_json_string()).unwrap();
+    // Written as transformers writes it: a list.
+    assert_eq!(value["pos_att_type"], json!(["p2c", "c2p"]));
+    let probe = config
+        .size_probes()
+        .into_iter()
+        .find(|p| p.tensor == "encoder.rel_embeddings.weight")
+        .unwrap();
+    assert_eq!(
+        (probe.field, probe.shape),
+        ("position_buckets", vec![16, 32])
+    );
+}
+
+#[test]
+fn deberta_errors_name_the_field() {
+    let err = parse(json!({"model_type": "deberta-v2", "hidden_size": 32,
+        "num_attention_heads": 4, "conv_kernel_size": 4}))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("conv_kernel_size"), "{err}");
+    let err = parse(json!({"model_type": "deberta-v2", "pos_att_type": 3}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pos_att_type"), "{err}");
+    let err = parse(json!({"model_type": "deberta-v2", "hidden_size": 32,
+        "num_attention_heads": 4, "pooler_hidden_size": 16}))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("pooler_hidden_size"), "{err}");
+}
