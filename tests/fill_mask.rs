@@ -52,7 +52,10 @@ fn assert_candidates(got: &Value, want: &Value, context: &str) -> f64 {
             assert_eq!(g[key], w[key], "{context}: `{key}`");
         }
         let diff = (g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs();
-        assert!(diff <= f64::from(TOLERANCE), "{context}: score off by {diff:e}");
+        assert!(
+            diff <= f64::from(TOLERANCE),
+            "{context}: score off by {diff:e}"
+        );
         worst = worst.max(diff);
     }
     worst
@@ -64,12 +67,9 @@ fn fill_mask_matches_transformers(device: &Device) {
         let mut worst = 0.0f64;
         for case in expected[model]["fill_mask"].as_array().unwrap() {
             let text = case["text"].as_str().unwrap();
-            let tokenizer = kindling::data::Tokenizer::from_file(
-                dir(model).join("tokenizer.json"),
-                None,
-                None,
-            )
-            .unwrap();
+            let tokenizer =
+                kindling::data::Tokenizer::from_file(dir(model).join("tokenizer.json"), None, None)
+                    .unwrap();
             let ids: Vec<u32> = tokenizer
                 .inner()
                 .encode(text, true)

@@ -18,7 +18,9 @@ use kindling::heads::{AnyHead, HeadSpec, Model, Task};
 use kindling::train::fill_mask::{
     EVAL_MASK_SEED, FillMaskData, FillMaskEvaluator, MaskingCollator, MlmDataset, MlmOptions,
 };
-use kindling::train::multiple_choice::{ChoiceDataset, MultipleChoiceData, MultipleChoiceEvaluator};
+use kindling::train::multiple_choice::{
+    ChoiceDataset, MultipleChoiceData, MultipleChoiceEvaluator,
+};
 use kindling::train::{TrainingArguments, train};
 use kindling_tests::fixtures_dir;
 
@@ -27,11 +29,20 @@ fn data(path: &str) -> PathBuf {
 }
 
 fn tokenizer() -> Tokenizer {
-    Tokenizer::from_file(fixtures_dir().join("fill_mask/bert/tokenizer.json"), None, None).unwrap()
+    Tokenizer::from_file(
+        fixtures_dir().join("fill_mask/bert/tokenizer.json"),
+        None,
+        None,
+    )
+    .unwrap()
 }
 
 /// A fresh tiny BERT with the head of `task`.
-fn fresh_model(task: Task, vocab: usize, device: &Device) -> (Model<kindling::body::AnyBody, AnyHead>, HfConfig) {
+fn fresh_model(
+    task: Task,
+    vocab: usize,
+    device: &Device,
+) -> (Model<kindling::body::AnyBody, AnyHead>, HfConfig) {
     let json = serde_json::json!({
         "model_type": "bert", "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64,
@@ -109,7 +120,10 @@ fn fill_mask_perplexity_falls() {
             .map(|e| (e.loss.exp() * 100.0).round() / 100.0)
             .collect::<Vec<_>>()
     );
-    assert!(p0 > vocab as f64 / 3.0, "a fresh model starts near uniform: {p0}");
+    assert!(
+        p0 > vocab as f64 / 3.0,
+        "a fresh model starts near uniform: {p0}"
+    );
     assert!(p1 < p0 / 5.0, "perplexity {p0} -> {p1}");
 }
 
@@ -118,7 +132,8 @@ fn multiple_choice_accuracy_rises_well_above_chance() {
     let device = kindling_tests::device("flex").autodiff();
     let tokenizer = tokenizer();
     let encode = |split: &str| {
-        let examples = read_multiple_choice(data(&format!("multiple-choice-sample/{split}.jsonl"))).unwrap();
+        let examples =
+            read_multiple_choice(data(&format!("multiple-choice-sample/{split}.jsonl"))).unwrap();
         ChoiceDataset::encode(&tokenizer, &examples, 64).unwrap()
     };
     let (train_set, eval_set) = (encode("train"), encode("validation"));

@@ -104,13 +104,13 @@ impl Tokenizer {
         skip_special_tokens: bool,
         config: &TokenizerConfig,
     ) -> Result<String, DataError> {
-        let text = self
-            .inner()
-            .decode(ids, skip_special_tokens)
-            .map_err(|e| DataError::Tokenizer {
-                path: self.path().to_path_buf(),
-                message: format!("decoding: {e}"),
-            })?;
+        let text =
+            self.inner()
+                .decode(ids, skip_special_tokens)
+                .map_err(|e| DataError::Tokenizer {
+                    path: self.path().to_path_buf(),
+                    message: format!("decoding: {e}"),
+                })?;
         let bpe = matches!(self.inner().get_model(), tokenizers::ModelWrapper::BPE(_));
         Ok(
             if config.clean_up_tokenization_spaces && (!bpe || config.clean_up_for_bpe) {
@@ -150,7 +150,9 @@ mod tests {
         assert_eq!(config.mask_token.as_deref(), Some("<mask>"));
         assert!(config.clean_up_tokenization_spaces && !config.clean_up_for_bpe);
         std::fs::write(dir.path().join("tokenizer_config.json"), "{oops").unwrap();
-        let err = TokenizerConfig::read_dir(dir.path()).unwrap_err().to_string();
+        let err = TokenizerConfig::read_dir(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tokenizer_config.json"), "{err}");
     }
 }

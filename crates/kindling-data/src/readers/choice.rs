@@ -102,10 +102,9 @@ impl Line<'_> {
                 })?,
             },
             other => {
-                return Err(self.invalid(
-                    "label",
-                    format!("expected a choice index, found {other}"),
-                ));
+                return Err(
+                    self.invalid("label", format!("expected a choice index, found {other}"))
+                );
             }
         };
         if index >= endings.len() {
@@ -128,7 +127,9 @@ impl Line<'_> {
                 endings.push(ending);
             }
             if endings.is_empty() {
-                return Err(self.missing("ending0", " (SWAG endings are `ending0`, `ending1`, ...)"));
+                return Err(
+                    self.missing("ending0", " (SWAG endings are `ending0`, `ending1`, ...)")
+                );
             }
             (sent1, header, endings)
         } else {
@@ -150,17 +151,19 @@ impl Line<'_> {
                 .get("choices")
                 .ok_or_else(|| self.missing("choices", " (a list of candidate strings)"))?;
             let Value::Array(items) = choices else {
-                return Err(self.invalid("choices", format!("expected a list of strings, found {choices}")));
+                return Err(self.invalid(
+                    "choices",
+                    format!("expected a list of strings, found {choices}"),
+                ));
             };
             let endings = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(self.invalid(
-                        "choices",
-                        format!("choice {i} is not a string: {other}"),
-                    )),
+                    other => {
+                        Err(self.invalid("choices", format!("choice {i} is not a string: {other}")))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (context, header, endings)
@@ -171,7 +174,10 @@ impl Line<'_> {
             } else {
                 "ending1"
             };
-            return Err(self.invalid(field, format!("{} choice(s); at least 2 are needed", endings.len())));
+            return Err(self.invalid(
+                field,
+                format!("{} choice(s); at least 2 are needed", endings.len()),
+            ));
         }
         let label = self.label(&endings)?;
         Ok(ChoiceExample {
@@ -295,11 +301,20 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_field() {
         let cases = [
-            (r#"{"sent1": "a", "ending0": "x", "ending1": "y"}"#, "`label`"),
+            (
+                r#"{"sent1": "a", "ending0": "x", "ending1": "y"}"#,
+                "`label`",
+            ),
             (r#"{"context": "a", "label": 0}"#, "`choices`"),
             (r#"{"choices": ["a", "b"], "label": 0}"#, "`sent1`"),
-            (r#"{"context": "a", "choices": ["a", 3], "label": 0}"#, "`choices`"),
-            (r#"{"context": "a", "choices": ["a", "b"], "label": 2}"#, "`label`"),
+            (
+                r#"{"context": "a", "choices": ["a", 3], "label": 0}"#,
+                "`choices`",
+            ),
+            (
+                r#"{"context": "a", "choices": ["a", "b"], "label": 2}"#,
+                "`label`",
+            ),
             (r#"{"sent1": "a", "ending0": "x", "label": 0}"#, "`ending1`"),
         ];
         for (line, field) in cases {
@@ -315,6 +330,9 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("mc.jsonl:2:") && err.contains("same number"), "{err}");
+        assert!(
+            err.contains("mc.jsonl:2:") && err.contains("same number"),
+            "{err}"
+        );
     }
 }

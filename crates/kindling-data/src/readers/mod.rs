@@ -9,9 +9,9 @@ mod text;
 
 use std::path::Path;
 
+pub use choice::{ChoiceExample, read_multiple_choice};
 pub use conll::read_conll;
 pub use jsonl::read_jsonl;
-pub use choice::{ChoiceExample, read_multiple_choice};
 pub use panx::{format_panx, read_panx, write_panx};
 pub use text::{TextLine, read_text_lines};
 

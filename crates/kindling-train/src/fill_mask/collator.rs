@@ -174,32 +174,33 @@ impl MaskingCollator {
     /// Whole-word choice: word starts drawn with `mlm_probability`, then every token of a drawn
     /// word chosen (`_calc_word_ids_and_prob_mask` + `_whole_word_mask`).
     fn choose_words(&self, row: &MlmExample, special: &[bool], rng: &mut SeededRng) -> Vec<bool> {
-        let longest = special.len();
-        let mut word_ids: Vec<Option<usize>> = vec![None; longest];
+        let mut word_ids: Vec<Option<usize>> = Vec::with_capacity(special.len());
         let mut word = 0usize;
-        for i in 0..longest {
-            if special[i] {
-                continue;
+        let mut previous: Option<(bool, usize)> = None; // (special, end offset)
+        for (i, &is_special) in special.iter().enumerate() {
+            let (start, end) = row.offsets.get(i).copied().unwrap_or((0, 0));
+            if is_special {
+                word_ids.push(None);
+            } else {
+                let continues = matches!(previous, Some((false, prev_end)) if prev_end == start);
+                if !continues {
+                    word += 1;
+                }
+                word_ids.push(Some(word));
             }
-            let start = row.offsets.get(i).map_or(0, |o| o.0);
-            let new_word = i == 0
-                || special[i - 1]
-                || row.offsets.get(i - 1).map(|o| o.1) != Some(start);
-            if new_word {
-                word += 1;
-            }
-            word_ids[i] = Some(word);
+            previous = Some((is_special, end));
         }
+        // One draw per word, at its first token.
         let mut drawn = vec![false; word + 1];
-        for i in 0..longest {
-            let starts_word = word_ids[i].is_some()
-                && (i == 0 || word_ids[i - 1] != word_ids[i] || special[i - 1]);
-            if starts_word
+        let mut last = None;
+        for &id in &word_ids {
+            if let Some(w) = id
+                && last != Some(w)
                 && rng.bernoulli(self.mlm_probability)
-                && let Some(w) = word_ids[i]
             {
                 drawn[w] = true;
             }
+            last = id;
         }
         word_ids
             .iter()

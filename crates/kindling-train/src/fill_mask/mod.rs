@@ -25,6 +25,17 @@ pub use data::{GROUP_TEXTS_BATCH, MlmDataset, MlmExample, MlmOptions};
 use crate::error::TrainError;
 use crate::trainer::{Evaluation, Evaluator, TrainingData};
 
+/// Reads a plain-text file ([`kindling_data::read_text_lines`]) and encodes it
+/// ([`MlmDataset::encode`]); errors name the file (and line).
+pub fn read_mlm_file(
+    path: &std::path::Path,
+    tokenizer: &kindling_data::Tokenizer,
+    options: MlmOptions,
+) -> Result<MlmDataset, TrainError> {
+    let lines = kindling_data::read_text_lines(path)?;
+    MlmDataset::encode(tokenizer, &lines, options, &path.display().to_string())
+}
+
 /// The seed the evaluation set is masked with (`run_mlm.py` masks it once per evaluation with
 /// the trainer's seed; a fixed masking makes evaluations comparable).
 pub const EVAL_MASK_SEED: u64 = 42;
@@ -54,11 +65,13 @@ fn device_seed(device: &Device) -> Result<u64, TrainError> {
     let draws: Vec<f32> = Tensor::<1>::random([4], Distribution::Uniform(0.0, 1.0), device)
         .into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| TrainError::Data(format!("reading the masking seed: {e:?}")))?;
     Ok(draws.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, &x| {
         let bits = (f64::from(x) * f64::from(1u32 << 24)) as u64;
-        (acc ^ bits).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(23)
+        (acc ^ bits)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            .rotate_left(23)
     }))
 }
 
@@ -158,7 +171,11 @@ impl FillMaskEvaluator {
                 rows += batch.len();
             }
         }
-        let loss = if rows > 0 { sum / rows as f64 } else { f64::NAN };
+        let loss = if rows > 0 {
+            sum / rows as f64
+        } else {
+            f64::NAN
+        };
         let mut metrics = BTreeMap::new();
         metrics.insert("perplexity".to_string(), loss.exp());
         Ok((loss, metrics))
@@ -172,7 +189,12 @@ impl Evaluator<AnyHead> for FillMaskEvaluator {
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let (loss, metrics) = self.metrics(model, device)?;
-        Ok(crate::task_metrics::evaluation(loss, metrics, "perplexity", false))
+        Ok(crate::task_metrics::evaluation(
+            loss,
+            metrics,
+            "perplexity",
+            false,
+        ))
     }
 }
 

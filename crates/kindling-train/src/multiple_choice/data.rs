@@ -115,7 +115,13 @@ impl ChoiceDataset {
     pub fn lengths(&self) -> Vec<usize> {
         self.questions
             .iter()
-            .map(|q| q.choices.iter().map(|c| c.input_ids.len()).max().unwrap_or(0))
+            .map(|q| {
+                q.choices
+                    .iter()
+                    .map(|c| c.input_ids.len())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect()
     }
 
@@ -158,12 +164,19 @@ impl ChoiceDataset {
             batch.attention_mask.push(
                 q.choices
                     .iter()
-                    .map(|c| pad(&vec![1; c.input_ids.len()], 0))
+                    .map(|c| {
+                        let mut mask = vec![1; c.input_ids.len()];
+                        mask.resize(longest, 0);
+                        mask
+                    })
                     .collect(),
             );
-            batch
-                .token_type_ids
-                .push(q.choices.iter().map(|c| pad(&c.token_type_ids, 0)).collect());
+            batch.token_type_ids.push(
+                q.choices
+                    .iter()
+                    .map(|c| pad(&c.token_type_ids, 0))
+                    .collect(),
+            );
             batch.labels.push(q.label);
         }
         Ok(batch)

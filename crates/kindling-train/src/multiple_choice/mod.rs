@@ -22,6 +22,17 @@ pub use data::{ChoiceBatch, ChoiceDataset, EncodedChoice, EncodedQuestion};
 use crate::error::TrainError;
 use crate::trainer::{Evaluation, Evaluator, TrainingData};
 
+/// Reads multiple-choice JSON lines ([`kindling_data::read_multiple_choice`]) and encodes them
+/// ([`ChoiceDataset::encode`]) with pairs truncated to `max_length` tokens.
+pub fn read_choice_file(
+    path: &std::path::Path,
+    tokenizer: &kindling_data::Tokenizer,
+    max_length: usize,
+) -> Result<ChoiceDataset, TrainError> {
+    let examples = kindling_data::read_multiple_choice(path)?;
+    ChoiceDataset::encode(tokenizer, &examples, max_length)
+}
+
 fn tensor3(rows: &[Vec<Vec<i64>>], device: &Device) -> Tensor<3, Int> {
     let b = rows.len();
     let c = rows.first().map_or(0, Vec::len);
@@ -130,7 +141,7 @@ pub fn predict_choices(
             .argmax(1)
             .into_data()
             .convert::<i64>()
-            .to_vec::<i64>()
+            .try_to_vec::<i64>()
             .map_err(|e| TrainError::Data(format!("reading predictions: {e:?}")))?;
         predicted.extend(best.iter().map(|&b| b.max(0) as usize));
         gold.extend(batch.labels.iter().copied());
@@ -138,7 +149,11 @@ pub fn predict_choices(
     Ok(ChoicePredictions {
         predicted,
         gold,
-        loss: if rows > 0 { sum / rows as f64 } else { f64::NAN },
+        loss: if rows > 0 {
+            sum / rows as f64
+        } else {
+            f64::NAN
+        },
     })
 }
 
@@ -171,6 +186,8 @@ impl Evaluator<AnyHead> for MultipleChoiceEvaluator<'_> {
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let (loss, metrics) = self.metrics(model, device)?;
-        Ok(crate::task_metrics::evaluation(loss, metrics, "accuracy", true))
+        Ok(crate::task_metrics::evaluation(
+            loss, metrics, "accuracy", true,
+        ))
     }
 }

@@ -140,8 +140,11 @@ impl FeatureExtractionPipeline {
             None
         };
         let truncate = pooling.is_some().then_some(window);
-        let tokenizer =
-            Tokenizer::from_file(&path, config.common.pad_token_id.map(|p| p as u32), truncate)?;
+        let tokenizer = Tokenizer::from_file(
+            &path,
+            config.common.pad_token_id.map(|p| p as u32),
+            truncate,
+        )?;
         Ok(Self {
             body,
             tokenizer,
@@ -183,7 +186,7 @@ impl FeatureExtractionPipeline {
         let read = |t: Tensor<2>| -> Result<Vec<f32>, KindlingError> {
             t.into_data()
                 .convert::<f32>()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .map_err(|e| KindlingError::Input {
                     source_name: "feature-extraction".into(),
                     field: "outputs".into(),

@@ -149,7 +149,7 @@ impl FillMaskPipeline {
         let probs: Vec<f32> = softmax(out.logits, 2)
             .into_data()
             .convert::<f32>()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .map_err(|e| KindlingError::Input {
                 source_name: "fill-mask".into(),
                 field: "logits".into(),

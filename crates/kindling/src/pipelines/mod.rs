@@ -154,7 +154,9 @@ pub fn load_pipeline(
         }
     };
     if matches!(task, Task::Base | Task::SentenceEmbedding) {
-        return Ok(Box::new(FeatureExtractionPipeline::load(dir, device, task)?));
+        return Ok(Box::new(FeatureExtractionPipeline::load(
+            dir, device, task,
+        )?));
     }
     let loaded = LoadedCheckpoint::load(dir, device, options.task)?;
     match loaded.task() {
