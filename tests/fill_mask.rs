@@ -176,3 +176,32 @@ fn a_text_without_mask_is_an_error_like_transformers() {
     let want = expected["bert"]["no_mask_error"].as_str().unwrap();
     assert!(err.contains(want), "{err} lacks {want:?}");
 }
+
+/// A checkpoint whose tokenizer has no mask token: the fill-mask pipeline and the masked-LM
+/// collator both refuse it, naming the tokenizer file.
+#[test]
+fn a_tokenizer_without_mask_token_is_refused() {
+    let device = kindling_tests::device("flex");
+    let tmp = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(dir("bert").join(file), tmp.path().join(file)).unwrap();
+    }
+    let tokenizer = std::fs::read_to_string(dir("bert").join("tokenizer.json")).unwrap();
+    std::fs::write(
+        tmp.path().join("tokenizer.json"),
+        tokenizer.replace("[MASK]", "[MSK]"),
+    )
+    .unwrap();
+    let err = load_pipeline(tmp.path(), &device, &PipelineOptions::default())
+        .err()
+        .expect("no mask token")
+        .to_string();
+    assert!(err.contains("tokenizer.json") && err.contains("mask token"), "{err}");
+    let tokenizer =
+        kindling::data::Tokenizer::from_file(tmp.path().join("tokenizer.json"), None, None)
+            .unwrap();
+    let err = kindling::train::fill_mask::MaskingCollator::new(&tokenizer, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tokenizer.json") && err.contains("mask token"), "{err}");
+}
