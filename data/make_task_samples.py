@@ -7,10 +7,9 @@
   with strong regularities (an animal fixes its sound, home and food; a number its
   successor; a thing its colour), so a masked LM's perplexity falls quickly.
 - data/multiple-choice-sample/{train,validation}.jsonl: SWAG fields (`sent1`, `sent2`,
-  `ending0`..`ending3`, `label`). The right ending gives the animal's own sound; one
-  distractor gives another animal's sound, two give words of the wrong kind (a colour,
-  a place), so the task is learnable (a model that only tells sounds from the rest gets
-  1/2, one that pairs animals with their sounds gets all; chance is 1/4).
+  `ending0`..`ending3`, `label`). The context asks for a sound; the right ending is the
+  animal's own sound, the three distractors are endings of the wrong kind (a colour, a
+  place, a food), so a small model learns it within a few epochs (chance is 1/4).
 
 Standard library only; deterministic (seeded `random.Random`).
 """
@@ -60,11 +59,11 @@ def fill_mask_line(rng: random.Random) -> str:
 def choice_example(rng: random.Random) -> dict:
     animal = rng.choice(sorted(ANIMALS))
     sound = ANIMALS[animal][0]
-    other = rng.choice([a for a in sorted(ANIMALS) if a != animal])
+    food = rng.choice(sorted({f for _, _, f in ANIMALS.values()}))
     adj = rng.choice(ADJECTIVES)
     colour = rng.choice(sorted(set(COLOURS.values())))
     place = rng.choice(sorted({h for _, h, _ in ANIMALS.values()}))
-    endings = [f"{sound} loudly .", f"{ANIMALS[other][0]} loudly .",
+    endings = [f"{sound} loudly .", f"likes to eat {food} .",
                f"is {colour} today .", f"goes to the {place} ."]
     order = list(range(4))
     rng.shuffle(order)

@@ -150,7 +150,7 @@ fn multiple_choice_accuracy_rises_well_above_chance() {
         model,
         &MultipleChoiceData { data: &train_set },
         Some(&evaluator),
-        &args(8, 1e-3),
+        &args(4, 1e-3),
         run.path(),
         false,
         &device,
@@ -170,5 +170,5 @@ fn multiple_choice_accuracy_rises_well_above_chance() {
             .map(|e| (e.f1 * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
     );
-    assert!(a1 >= 0.6, "accuracy {a0} -> {a1} (chance 0.25)");
+    assert!(a1 >= 0.9, "accuracy {a0} -> {a1} (chance 0.25)");
 }
