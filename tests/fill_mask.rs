@@ -196,12 +196,18 @@ fn a_tokenizer_without_mask_token_is_refused() {
         .err()
         .expect("no mask token")
         .to_string();
-    assert!(err.contains("tokenizer.json") && err.contains("mask token"), "{err}");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("mask token"),
+        "{err}"
+    );
     let tokenizer =
         kindling::data::Tokenizer::from_file(tmp.path().join("tokenizer.json"), None, None)
             .unwrap();
     let err = kindling::train::fill_mask::MaskingCollator::new(&tokenizer, false)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("tokenizer.json") && err.contains("mask token"), "{err}");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("mask token"),
+        "{err}"
+    );
 }

@@ -60,9 +60,11 @@ fn fresh_model(
     (Model::new(body, head).unwrap(), config)
 }
 
-fn args(epochs: usize, lr: f64) -> TrainingArguments {
+fn args(epochs: usize, lr: f64, metric: &str, greater_is_better: bool) -> TrainingArguments {
     TrainingArguments {
         num_train_epochs: epochs,
+        metric_for_best_model: metric.into(),
+        greater_is_better,
         batch_size: 16,
         eval_batch_size: 32,
         learning_rate: lr,
@@ -100,7 +102,7 @@ fn fill_mask_perplexity_falls() {
         model,
         &data,
         Some(&evaluator),
-        &args(6, 2e-3),
+        &args(6, 2e-3, "perplexity", false),
         run.path(),
         false,
         &device,
@@ -117,7 +119,7 @@ fn fill_mask_perplexity_falls() {
             .state
             .log_history
             .iter()
-            .map(|e| (e.loss.exp() * 100.0).round() / 100.0)
+            .map(|e| (e.metric("perplexity") * 100.0).round() / 100.0)
             .collect::<Vec<_>>()
     );
     assert!(
@@ -150,7 +152,7 @@ fn multiple_choice_accuracy_rises_well_above_chance() {
         model,
         &MultipleChoiceData { data: &train_set },
         Some(&evaluator),
-        &args(4, 1e-3),
+        &args(4, 1e-3, "accuracy", true),
         run.path(),
         false,
         &device,
@@ -167,7 +169,7 @@ fn multiple_choice_accuracy_rises_well_above_chance() {
             .state
             .log_history
             .iter()
-            .map(|e| (e.f1 * 1000.0).round() / 1000.0)
+            .map(|e| (e.metric("accuracy") * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
     );
     assert!(a1 >= 0.9, "accuracy {a0} -> {a1} (chance 0.25)");

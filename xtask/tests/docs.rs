@@ -295,6 +295,20 @@ fn check_command(
             Ok(())
         }
         ["cargo", "xtask", ..] => cli.check(&words[2..]),
+        // The installed `kindling` binary has the same commands (`cargo xtask` embeds them).
+        ["kindling", "bench" | "test" | "make-sample", ..] => {
+            Err("`kindling` has train, eval, predict and forward; the rest is `cargo xtask`".into())
+        }
+        ["kindling", ..] => cli.check(&words[1..]),
+        ["cargo", "install", "--path", path, ..] => {
+            let manifest =
+                std::fs::read_to_string(root().join(&*cwd).join(path).join("Cargo.toml"))
+                    .map_err(|e| format!("`cargo install --path {path}`: {e}"))?;
+            manifest
+                .contains("[[bin]]")
+                .then_some(())
+                .ok_or_else(|| format!("`{path}` has no binary to install"))
+        }
         ["cargo", "+nightly", "fuzz", "run", rest @ ..] => {
             if !cwd.ends_with("fuzz") {
                 return Err("`cargo fuzz` runs in fuzz/".into());

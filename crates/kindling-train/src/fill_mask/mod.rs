@@ -11,6 +11,7 @@
 
 mod collator;
 mod data;
+mod job;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ use kindling_heads::{AnyHead, AnyLabels, Model, ModelInput};
 
 pub use collator::{MaskedBatch, MaskingCollator};
 pub use data::{GROUP_TEXTS_BATCH, MlmDataset, MlmExample, MlmOptions};
+pub use job::{collator, eval_job, train_job};
 
 use crate::error::TrainError;
 use crate::trainer::{Evaluation, Evaluator, TrainingData};
@@ -189,12 +191,7 @@ impl Evaluator<AnyHead> for FillMaskEvaluator {
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let (loss, metrics) = self.metrics(model, device)?;
-        Ok(crate::task_metrics::evaluation(
-            loss,
-            metrics,
-            "perplexity",
-            false,
-        ))
+        Ok(Evaluation { loss, metrics })
     }
 }
 

@@ -9,6 +9,7 @@
 //! (`Task::MultipleChoice`).
 
 mod data;
+mod job;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use kindling_body::AnyBody;
 use kindling_heads::{AnyHead, AnyLabels, AnyOutput, Model, ModelInput};
 
 pub use data::{ChoiceBatch, ChoiceDataset, EncodedChoice, EncodedQuestion};
+pub use job::{eval_job, train_job};
 
 use crate::error::TrainError;
 use crate::trainer::{Evaluation, Evaluator, TrainingData};
@@ -186,8 +188,6 @@ impl Evaluator<AnyHead> for MultipleChoiceEvaluator<'_> {
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let (loss, metrics) = self.metrics(model, device)?;
-        Ok(crate::task_metrics::evaluation(
-            loss, metrics, "accuracy", true,
-        ))
+        Ok(Evaluation { loss, metrics })
     }
 }
