@@ -115,6 +115,38 @@ pub enum DataError {
         /// How many labels the list has.
         labels: usize,
     },
+    /// A file holds no examples (empty, or only blank lines).
+    #[error("{path}: the file is empty: it holds no {what}")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+        /// What each line should hold (`text lines`, `examples`).
+        what: &'static str,
+    },
+    /// A record lacks a field it needs.
+    #[error("{path}:{line}: missing field `{field}`{hint}")]
+    MissingField {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What the record may hold instead (empty when nothing).
+        hint: String,
+    },
+    /// A record's field has a value it cannot take.
+    #[error("{path}:{line}: field `{field}`: {message}")]
+    InvalidField {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A tag read from a file is not in the label set.
     #[error("{path}:{line}: tag `{tag}` is not in the label set [{known}]")]
     UnknownLabel {

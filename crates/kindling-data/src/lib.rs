@@ -5,6 +5,8 @@
 //!   `datasets` exports them), [`read_panx`] (XTREME PAN-X `lang:token<TAB>tag` files), and
 //!   [`read_dataset`] choosing among them. Each gives [`NerExample`]s; errors name the file
 //!   and line.
+//! - Other tasks' data: [`read_text_lines`] (plain text for masked-LM training) and
+//!   [`read_multiple_choice`] (SWAG-style or generic multiple-choice JSON lines).
 //! - Labels: [`LabelSet`] (the PAN-X tags, a checkpoint's list, or inferred from data).
 //! - Tokenization through a checkpoint's `tokenizer.json` ([`Tokenizer`], the `tokenizers`
 //!   crate, so ids equal `transformers`' fast tokenizers), word labels aligned to sub-words
@@ -27,6 +29,7 @@ mod readers;
 mod rng;
 mod synthetic;
 mod tokenizer;
+mod tokenizer_config;
 
 pub use align::align_labels_to_subwords;
 pub use batch::{EncodedExample, TokenClassificationBatch};
@@ -36,11 +39,13 @@ pub use example::{NerExample, Origin};
 pub use labels::{IGNORE_INDEX, LabelSet};
 pub use order::batch_order;
 pub use readers::{
-    DatasetFormat, detect_format, format_panx, read_conll, read_dataset, read_jsonl, read_panx,
-    write_panx,
+    ChoiceExample, DatasetFormat, TextLine, detect_format, format_panx, read_conll, read_dataset,
+    read_jsonl, read_multiple_choice, read_panx, read_text_lines, write_panx,
 };
+pub use rng::SeededRng;
 pub use synthetic::{
     NER_SAMPLE_DIR, NER_SAMPLE_LANGUAGES, SampleSplit, generate_ner_sample, generate_ner_split,
     ner_sample_files, ner_sample_seed, write_ner_sample,
 };
 pub use tokenizer::{EncodedBatch, Tokenizer};
+pub use tokenizer_config::{TokenizerConfig, clean_up_tokenization};

@@ -1,4 +1,4 @@
-//! The crate's one random number generator, so every seeded result is reproducible.
+//! The project's one random number generator, so every seeded result is reproducible.
 //!
 //! ChaCha8 (`rand_chacha::ChaCha8Rng`, whose output stream is fixed for a seed) seeded with
 //! `SeedableRng::seed_from_u64`; bounded integers by Lemire's unbiased multiply-and-reject
@@ -9,16 +9,16 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 /// A seeded ChaCha8 stream with the few draws the crate needs.
-pub(crate) struct SeededRng(ChaCha8Rng);
+pub struct SeededRng(ChaCha8Rng);
 
 impl SeededRng {
     /// The stream for `seed`.
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self(ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// A uniform integer in `0..n` (0 when `n` is 0).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         if n <= 1 {
             return 0;
         }
@@ -34,17 +34,28 @@ impl SeededRng {
     }
 
     /// An integer in `low..=high`.
-    pub(crate) fn range(&mut self, low: usize, high: usize) -> usize {
+    pub fn range(&mut self, low: usize, high: usize) -> usize {
         low + self.below(high - low + 1)
     }
 
+    /// A uniform float in `[0, 1)` with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `true` with probability `p` (a Bernoulli draw, as `torch.bernoulli` makes one per
+    /// element).
+    pub fn bernoulli(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
     /// `true` with probability `percent / 100`.
-    pub(crate) fn percent(&mut self, percent: usize) -> bool {
+    pub fn percent(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
 
     /// A uniformly chosen item (`None` when `items` is empty).
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {
             None
         } else {
@@ -53,7 +64,7 @@ impl SeededRng {
     }
 
     /// Shuffles `items` in place (Fisher–Yates).
-    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i + 1);
             items.swap(i, j);

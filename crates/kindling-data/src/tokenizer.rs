@@ -219,6 +219,11 @@ impl Tokenizer {
         self.max_length
     }
 
+    /// The `tokenizer.json` it was loaded from (`<in memory>` for one built in memory).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner

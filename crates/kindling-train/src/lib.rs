@@ -8,13 +8,17 @@
 //!   a progress bar, `metrics.jsonl` and `curves.svg` ([`log`]);
 //! - entity-level precision, recall and F1 equal to Python `seqeval`'s default mode
 //!   ([`metrics::evaluate`]), the entity chunker behind them ([`metrics::entities`]) and token
-//!   accuracy ([`metrics::token_accuracy`]).
+//!   accuracy ([`metrics::token_accuracy`]);
+//! - one module per task: [`token_classification`], [`fill_mask`] (masked-LM domain adaptation:
+//!   blocks, dynamic masking, perplexity) and [`multiple_choice`] (SWAG-style, accuracy).
 
 pub mod checkpoint;
 mod error;
+pub mod fill_mask;
 pub mod job;
 pub mod log;
 pub mod metrics;
+pub mod multiple_choice;
 pub mod optimizer;
 pub mod precision;
 mod schedule;

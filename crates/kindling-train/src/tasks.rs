@@ -25,6 +25,8 @@ pub fn default_metric(task: Task) -> (&'static str, bool) {
 pub fn train(job: &TrainJob) -> Result<TaskReport, TrainError> {
     match job.task {
         Task::TokenClassification => crate::token_classification::train_job(job),
+        Task::MaskedLm => crate::fill_mask::train_job(job),
+        Task::MultipleChoice => crate::multiple_choice::train_job(job),
         other => Err(unsupported(other, "training")),
     }
 }
@@ -88,6 +90,16 @@ pub fn evaluate(
                 json: out.json,
                 text: out.text,
             })
+        }
+        Task::MaskedLm => {
+            let (json, text) =
+                crate::fill_mask::eval_job(model_dir, data, &options.options, batch_size, device)?;
+            Ok(EvalOutput { task, json, text })
+        }
+        Task::MultipleChoice => {
+            let (json, text) =
+                crate::multiple_choice::eval_job(model_dir, data, batch_size, device)?;
+            Ok(EvalOutput { task, json, text })
         }
         other => Err(unsupported(other, "evaluation")),
     }

@@ -1,15 +1,19 @@
-//! Reading NER data sets: CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
-//! XTREME PAN-X files.
+//! Reading data sets: NER as CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
+//! XTREME PAN-X files; plain text for masked-LM training; multiple-choice JSON lines.
 
+mod choice;
 mod conll;
 mod jsonl;
 mod panx;
+mod text;
 
 use std::path::Path;
 
+pub use choice::{ChoiceExample, read_multiple_choice};
 pub use conll::read_conll;
 pub use jsonl::read_jsonl;
 pub use panx::{format_panx, read_panx, write_panx};
+pub use text::{TextLine, read_text_lines};
 
 use crate::error::DataError;
 use crate::example::NerExample;

@@ -2,12 +2,16 @@
 //! pipeline of that task returns, serialized the same way.
 //!
 //! - [`token_classification`]: entity spans (`aggregation_strategy="simple"`);
+//! - [`fill_mask`]: top-k `{score, token, token_str, sequence}` per mask;
+//! - [`feature_extraction`]: the last hidden state per input, or pooled sentence embeddings;
 //!
 //! Every pipeline implements [`Pipeline`]; [`load_pipeline`] picks the one a checkpoint's
 //! head (or an explicit task) calls for and hands it back behind [`JsonPipeline`], which is what
 //! `predict` and `serve` use. Adding a task is its own module and one line in
 //! [`load_pipeline`].
 
+pub mod feature_extraction;
+pub mod fill_mask;
 mod loaded;
 pub mod token_classification;
 
@@ -19,6 +23,8 @@ use serde::Serialize;
 
 use crate::error::KindlingError;
 
+pub use feature_extraction::{FeatureExtractionPipeline, Features};
+pub use fill_mask::{FillMaskCandidate, FillMaskOutput, FillMaskPipeline};
 pub use loaded::LoadedCheckpoint;
 pub use token_classification::{Entity, NerPipeline};
 
@@ -138,9 +144,24 @@ pub fn load_pipeline(
     device: &Device,
     options: &PipelineOptions,
 ) -> Result<Box<dyn JsonPipeline>, KindlingError> {
+    // Features come from the body alone, of any checkpoint (as `AutoModel` loads it).
+    let task = match options.task {
+        Some(task) => task,
+        None => {
+            let opened = kindling_import::Checkpoint::open(dir)?;
+            Task::from_architectures(opened.config.common.architectures.as_deref())
+                .map_err(kindling_import::ImportError::from)?
+        }
+    };
+    if matches!(task, Task::Base | Task::SentenceEmbedding) {
+        return Ok(Box::new(FeatureExtractionPipeline::load(
+            dir, device, task,
+        )?));
+    }
     let loaded = LoadedCheckpoint::load(dir, device, options.task)?;
     match loaded.task() {
         Task::TokenClassification => Ok(Box::new(NerPipeline::from_loaded(loaded, options)?)),
+        Task::MaskedLm => Ok(Box::new(FillMaskPipeline::from_loaded(loaded, options)?)),
         other => Err(KindlingError::File {
             path: dir.join("config.json"),
             message: format!(
