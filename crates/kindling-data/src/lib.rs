@@ -5,6 +5,9 @@
 //!   `datasets` exports them), [`read_panx`] (XTREME PAN-X `lang:token<TAB>tag` files), and
 //!   [`read_dataset`] choosing among them. Each gives [`NerExample`]s; errors name the file
 //!   and line.
+//! - Reading text-classification data: [`read_text_classification`] (CSV / TSV with a header,
+//!   JSON lines; columns named by [`TableColumns`]) into [`TextClassificationExample`]s, whose
+//!   labels a [`TextLabelScheme`] reads as single-label, multi-label or regression targets.
 //! - Labels: [`LabelSet`] (the PAN-X tags, a checkpoint's list, or inferred from data).
 //! - Tokenization through a checkpoint's `tokenizer.json` ([`Tokenizer`], the `tokenizers`
 //!   crate, so ids equal `transformers`' fast tokenizers), word labels aligned to sub-words
@@ -26,6 +29,7 @@ mod order;
 mod readers;
 mod rng;
 mod synthetic;
+mod text_labels;
 mod tokenizer;
 
 pub use align::align_labels_to_subwords;
@@ -36,11 +40,13 @@ pub use example::{NerExample, Origin};
 pub use labels::{IGNORE_INDEX, LabelSet};
 pub use order::batch_order;
 pub use readers::{
-    DatasetFormat, detect_format, format_panx, read_conll, read_dataset, read_jsonl, read_panx,
-    write_panx,
+    DatasetFormat, RawLabel, RawValue, TableColumns, TableFormat, TableOrigin,
+    TextClassificationExample, detect_format, format_panx, read_conll, read_dataset, read_jsonl,
+    read_panx, read_text_classification, write_panx,
 };
 pub use synthetic::{
     NER_SAMPLE_DIR, NER_SAMPLE_LANGUAGES, SampleSplit, generate_ner_sample, generate_ner_split,
     ner_sample_files, ner_sample_seed, write_ner_sample,
 };
+pub use text_labels::{EncodedLabel, TextLabelKind, TextLabelScheme, is_default_label_names};
 pub use tokenizer::{EncodedBatch, Tokenizer};

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod optimizer;
 pub mod precision;
 mod schedule;
+pub mod text_classification;
 pub mod token_classification;
 mod trainer;
 

@@ -1,15 +1,21 @@
-//! Reading NER data sets: CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
-//! XTREME PAN-X files.
+//! Reading data sets: for NER, CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
+//! XTREME PAN-X files; for text classification, CSV / TSV with a header and JSON lines
+//! ([`read_text_classification`]).
 
 mod conll;
 mod jsonl;
 mod panx;
+mod table;
 
 use std::path::Path;
 
 pub use conll::read_conll;
 pub use jsonl::read_jsonl;
 pub use panx::{format_panx, read_panx, write_panx};
+pub use table::{
+    RawLabel, RawValue, TableColumns, TableFormat, TableOrigin, TextClassificationExample,
+    read_text_classification,
+};
 
 use crate::error::DataError;
 use crate::example::NerExample;

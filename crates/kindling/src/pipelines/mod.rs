@@ -9,6 +9,7 @@
 //! [`load_pipeline`].
 
 mod loaded;
+pub mod text_classification;
 pub mod token_classification;
 
 use std::path::Path;
@@ -141,6 +142,9 @@ pub fn load_pipeline(
     let loaded = LoadedCheckpoint::load(dir, device, options.task)?;
     match loaded.task() {
         Task::TokenClassification => Ok(Box::new(NerPipeline::from_loaded(loaded, options)?)),
+        Task::SequenceClassification => Ok(Box::new(
+            text_classification::TextClassificationPipeline::from_loaded(loaded, options)?,
+        )),
         other => Err(KindlingError::File {
             path: dir.join("config.json"),
             message: format!(
