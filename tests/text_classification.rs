@@ -119,10 +119,7 @@ fn assert_same(case: &str, what: &str, ours: &Value, theirs: &Value) {
             assert_eq!(a.len(), 2, "{case}/{what}: {ours}");
             assert_eq!(a["label"], b["label"], "{case}/{what}: {ours} vs {theirs}");
             let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
-            assert!(
-                (x - y).abs() <= 1e-4,
-                "{case}/{what}: score {x} vs {y}"
-            );
+            assert!((x - y).abs() <= 1e-4, "{case}/{what}: score {x} vs {y}");
         }
         _ => panic!("{case}/{what}: {ours} vs {theirs}"),
     }
@@ -162,8 +159,8 @@ fn pipeline_tokenizes_like_transformers() {
     let device = kindling_tests::device("flex");
     let dir = fixture().join("pipeline").join("bert_single");
     let expected = read_json(&dir.join("expected.json"));
-    let tokenizer = kindling::data::Tokenizer::from_file(dir.join("model/tokenizer.json"), None, None)
-        .unwrap();
+    let tokenizer =
+        kindling::data::Tokenizer::from_file(dir.join("model/tokenizer.json"), None, None).unwrap();
     for (x, ids) in expected["inputs"]
         .as_array()
         .unwrap()
@@ -283,40 +280,75 @@ fn bad_files_name_the_file_line_and_column() {
     let msg = error(&write(d, "p.csv", "text,label\nhi,pos\n"), &missing_pair);
     assert!(msg.contains("p.csv:1: no column `second`"), "{msg}");
     let msg = error(
-        &write(d, "m.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\"}\n"),
+        &write(
+            d,
+            "m.jsonl",
+            "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\"}\n",
+        ),
         &cols,
     );
-    assert!(msg.contains("m.jsonl:2: no column `label` (found: text)"), "{msg}");
+    assert!(
+        msg.contains("m.jsonl:2: no column `label` (found: text)"),
+        "{msg}"
+    );
 
-    for (name, text) in [("empty.csv", ""), ("header.csv", "text,label\n"), ("e.jsonl", "\n\n")] {
+    for (name, text) in [
+        ("empty.csv", ""),
+        ("header.csv", "text,label\n"),
+        ("e.jsonl", "\n\n"),
+    ] {
         let msg = error(&write(d, name, text), &cols);
         assert!(msg.contains(name) && msg.contains("empty"), "{msg}");
     }
 
-    let msg = error(&write(d, "ragged.csv", "text,label\na,pos\nb,pos,extra\n"), &cols);
-    assert!(msg.contains("ragged.csv:3: 3 fields, but the header has 2"), "{msg}");
+    let msg = error(
+        &write(d, "ragged.csv", "text,label\na,pos\nb,pos,extra\n"),
+        &cols,
+    );
+    assert!(
+        msg.contains("ragged.csv:3: 3 fields, but the header has 2"),
+        "{msg}"
+    );
     let msg = error(&write(d, "blank.csv", "text,label\na,pos\nb,\n"), &cols);
-    assert!(msg.contains("blank.csv:3: column `label`: the label is empty"), "{msg}");
+    assert!(
+        msg.contains("blank.csv:3: column `label`: the label is empty"),
+        "{msg}"
+    );
     let msg = error(
         &write(d, "type.jsonl", "{\"text\": 5, \"label\": \"x\"}\n"),
         &cols,
     );
-    assert!(msg.contains("type.jsonl:1: column `text`: expected a string"), "{msg}");
+    assert!(
+        msg.contains("type.jsonl:1: column `text`: expected a string"),
+        "{msg}"
+    );
 
     // labels outside the checkpoint's set, by name and by id
-    let path = write(d, "v.csv", "text,label\na,negative\nb,positive\nc,great\nd,5\n");
+    let path = write(
+        d,
+        "v.csv",
+        "text,label\na,negative\nb,positive\nc,great\nd,5\n",
+    );
     let rows = read_text_classification(&path, &cols).unwrap();
     let known = ["negative".to_string(), "positive".to_string()];
     let scheme = TextLabelScheme::infer(&rows, None, Some(&known)).unwrap();
     let msg = scheme.encode(&rows[2], 2).unwrap_err().to_string();
     assert!(
-        msg.contains("v.csv:4: column `label`: label `great` is not in the label set [negative, positive]"),
+        msg.contains(
+            "v.csv:4: column `label`: label `great` is not in the label set [negative, positive]"
+        ),
         "{msg}"
     );
     let msg = scheme.encode(&rows[3], 3).unwrap_err().to_string();
-    assert!(msg.contains("v.csv:5: column `label`: label id 5 is outside"), "{msg}");
+    assert!(
+        msg.contains("v.csv:5: column `label`: label id 5 is outside"),
+        "{msg}"
+    );
     // a regression target that is no number
     let scheme = TextLabelScheme::infer(&rows, Some(TextLabelKind::Regression), None).unwrap();
     let msg = scheme.encode(&rows[0], 0).unwrap_err().to_string();
-    assert!(msg.contains("v.csv:2: column `label`: regression needs a number"), "{msg}");
+    assert!(
+        msg.contains("v.csv:2: column `label`: regression needs a number"),
+        "{msg}"
+    );
 }

@@ -189,8 +189,10 @@ fn a_tiny_model_learns_the_sample() {
     let scheme = TextLabelScheme::infer(&train_rows, None, None).unwrap();
     assert_eq!(scheme.labels, ["negative", "positive"]);
     let tokenizer = Tokenizer::from_file(model_dir.join("tokenizer.json"), None, None).unwrap();
-    let train_data = TextClassificationDataset::encode(&train_rows, &scheme, &tokenizer, 64).unwrap();
-    let valid_data = TextClassificationDataset::encode(&valid_rows, &scheme, &tokenizer, 64).unwrap();
+    let train_data =
+        TextClassificationDataset::encode(&train_rows, &scheme, &tokenizer, 64).unwrap();
+    let valid_data =
+        TextClassificationDataset::encode(&valid_rows, &scheme, &tokenizer, 64).unwrap();
 
     let device = kindling_tests::device("flex").autodiff();
     let (mut model, _, _) = load_model(
@@ -245,7 +247,10 @@ fn a_tiny_model_learns_the_sample() {
         );
     }
     let accuracy = after.metrics["accuracy"];
-    assert!(accuracy >= 0.9, "validation accuracy {accuracy} after training");
+    assert!(
+        accuracy >= 0.9,
+        "validation accuracy {accuracy} after training"
+    );
     assert!(after.metrics["f1"] >= 0.9, "{after:?}");
     assert!(after.loss < before.loss, "{before:?} -> {after:?}");
 }

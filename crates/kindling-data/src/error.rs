@@ -87,7 +87,9 @@ pub enum DataError {
         message: String,
     },
     /// A column the task needs is not in the file.
-    #[error("{path}:{line}: no column `{column}` (found: {found}); choose one with the column options")]
+    #[error(
+        "{path}:{line}: no column `{column}` (found: {found}); choose one with the column options"
+    )]
     MissingColumn {
         /// The file.
         path: PathBuf,

@@ -130,7 +130,9 @@ impl TextLabelScheme {
         let labels = match kind {
             TextLabelKind::Regression => {
                 let outputs = known.map(<[String]>::len).unwrap_or_else(|| {
-                    examples.first().map_or(1, |e| values(&e.label).len().max(1))
+                    examples
+                        .first()
+                        .map_or(1, |e| values(&e.label).len().max(1))
                 });
                 known.map_or_else(|| default_names(outputs), <[String]>::to_vec)
             }
@@ -143,7 +145,11 @@ impl TextLabelScheme {
                         .max()
                         .unwrap_or(0)
                         .max(known.map_or(0, <[String]>::len))
-                        .max(if kind == TextLabelKind::SingleLabel { 2 } else { 1 });
+                        .max(if kind == TextLabelKind::SingleLabel {
+                            2
+                        } else {
+                            1
+                        });
                     default_names(classes)
                 }
                 None => {
@@ -217,9 +223,9 @@ impl TextLabelScheme {
         index: usize,
     ) -> Result<EncodedLabel, DataError> {
         match (self.kind, &example.label) {
-            (TextLabelKind::SingleLabel, RawLabel::One(value)) => {
-                self.class_id(value, example, index).map(EncodedLabel::Class)
-            }
+            (TextLabelKind::SingleLabel, RawLabel::One(value)) => self
+                .class_id(value, example, index)
+                .map(EncodedLabel::Class),
             (TextLabelKind::SingleLabel, RawLabel::List(_)) => Err(label_error(
                 example,
                 index,
@@ -240,10 +246,7 @@ impl TextLabelScheme {
                             label_error(
                                 example,
                                 index,
-                                format!(
-                                    "regression needs a number, found `{}`",
-                                    display(v)
-                                ),
+                                format!("regression needs a number, found `{}`", display(v)),
                             )
                         })
                     })
@@ -315,7 +318,10 @@ mod tests {
         let floats = [ex(name("0.5"), 2), ex(name("3"), 3)];
         let s = TextLabelScheme::infer(&floats, None, None).unwrap();
         assert_eq!(s.kind, TextLabelKind::Regression);
-        assert_eq!(s.encode(&floats[1], 1).unwrap(), EncodedLabel::Values(vec![3.0]));
+        assert_eq!(
+            s.encode(&floats[1], 1).unwrap(),
+            EncodedLabel::Values(vec![3.0])
+        );
 
         let multi = [
             ex(RawLabel::List(vec![RawValue::Name("b".into())]), 2),
@@ -337,7 +343,11 @@ mod tests {
     #[test]
     fn checkpoint_names_win_and_unknown_names_are_errors_with_line_and_column() {
         let known = ["negative".to_string(), "positive".to_string()];
-        let data = [ex(name("positive"), 2), ex(name("1"), 3), ex(name("meh"), 4)];
+        let data = [
+            ex(name("positive"), 2),
+            ex(name("1"), 3),
+            ex(name("meh"), 4),
+        ];
         let s = TextLabelScheme::infer(&data, None, Some(&known)).unwrap();
         assert_eq!(s.labels, known);
         assert_eq!(s.encode(&data[1], 1).unwrap(), EncodedLabel::Class(1));
@@ -347,7 +357,10 @@ mod tests {
             "{msg}"
         );
         let msg = s.encode(&ex(name("7"), 9), 0).unwrap_err().to_string();
-        assert!(msg.contains("train.csv:9") && msg.contains("label id 7"), "{msg}");
+        assert!(
+            msg.contains("train.csv:9") && msg.contains("label id 7"),
+            "{msg}"
+        );
         // placeholders let the data name the classes
         let placeholders = ["LABEL_0".to_string(), "LABEL_1".to_string()];
         let s = TextLabelScheme::infer(&data, None, Some(&placeholders)).unwrap();

@@ -141,7 +141,12 @@ fn cell_label(cell: &str, path: &Path, line: usize, column: &str) -> Result<RawL
     let cell = cell.trim();
     if cell.starts_with('[') {
         let value: Value = serde_json::from_str(cell).map_err(|e| {
-            field_error(path, line, column, format!("not a JSON list of labels: {e}"))
+            field_error(
+                path,
+                line,
+                column,
+                format!("not a JSON list of labels: {e}"),
+            )
         })?;
         return json_label(&value, path, line, column);
     }
@@ -151,7 +156,12 @@ fn cell_label(cell: &str, path: &Path, line: usize, column: &str) -> Result<RawL
     Ok(RawLabel::One(RawValue::Name(cell.to_string())))
 }
 
-fn json_scalar(value: &Value, path: &Path, line: usize, column: &str) -> Result<RawValue, DataError> {
+fn json_scalar(
+    value: &Value,
+    path: &Path,
+    line: usize,
+    column: &str,
+) -> Result<RawValue, DataError> {
     match value {
         Value::String(s) => Ok(RawValue::Name(s.clone())),
         Value::Number(n) => Ok(match n.as_i64() {
@@ -168,7 +178,12 @@ fn json_scalar(value: &Value, path: &Path, line: usize, column: &str) -> Result<
     }
 }
 
-fn json_label(value: &Value, path: &Path, line: usize, column: &str) -> Result<RawLabel, DataError> {
+fn json_label(
+    value: &Value,
+    path: &Path,
+    line: usize,
+    column: &str,
+) -> Result<RawLabel, DataError> {
     match value {
         Value::Array(items) => items
             .iter()

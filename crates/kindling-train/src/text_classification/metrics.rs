@@ -124,7 +124,10 @@ pub fn multi_label_metrics(gold: &[Vec<bool>], predicted: &[Vec<bool>]) -> Metri
     let mut per_column = vec![(0.0f64, 0.0f64, 0.0f64); columns];
     for (g, p) in gold.iter().zip(predicted) {
         for (c, slot) in per_column.iter_mut().enumerate() {
-            match (g.get(c).copied().unwrap_or(false), p.get(c).copied().unwrap_or(false)) {
+            match (
+                g.get(c).copied().unwrap_or(false),
+                p.get(c).copied().unwrap_or(false),
+            ) {
                 (true, true) => slot.0 += 1.0,
                 (false, true) => slot.1 += 1.0,
                 (true, false) => slot.2 += 1.0,
@@ -133,7 +136,10 @@ pub fn multi_label_metrics(gold: &[Vec<bool>], predicted: &[Vec<bool>]) -> Metri
         }
     }
     let macro_f1 = ratio(
-        per_column.iter().map(|&(tp, fp, fn_)| f1_of(tp, fp, fn_)).sum(),
+        per_column
+            .iter()
+            .map(|&(tp, fp, fn_)| f1_of(tp, fp, fn_))
+            .sum(),
         columns as f64,
     );
     let (tp, fp, fn_) = per_column

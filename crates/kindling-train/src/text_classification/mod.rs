@@ -250,10 +250,12 @@ impl TextClassificationDataset {
         let rows = indices
             .iter()
             .map(|&i| {
-                self.examples.get(i).ok_or(kindling_data::DataError::ExampleIndex {
-                    index: i,
-                    len: self.examples.len(),
-                })
+                self.examples
+                    .get(i)
+                    .ok_or(kindling_data::DataError::ExampleIndex {
+                        index: i,
+                        len: self.examples.len(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let longest = rows.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);

@@ -99,7 +99,9 @@ impl TextClassificationPipeline {
         options: &PipelineOptions,
     ) -> Result<Self, KindlingError> {
         let AnyHead::SequenceClassification(head) = &loaded.model.head else {
-            return Err(loaded.wrong_head("text classification needs a sequence-classification head"));
+            return Err(
+                loaded.wrong_head("text classification needs a sequence-classification head")
+            );
         };
         let num_labels = head.num_labels();
         let labels = loaded.labels(num_labels);
@@ -141,7 +143,11 @@ impl TextClassificationPipeline {
     pub fn scores(&self, text: &str, text_pair: Option<&str>) -> Result<Vec<f32>, KindlingError> {
         let encoding = self.tokenizer.encode_text(0, text, text_pair)?;
         let ids: Vec<i64> = encoding.get_ids().iter().map(|&v| i64::from(v)).collect();
-        let types: Vec<i64> = encoding.get_type_ids().iter().map(|&v| i64::from(v)).collect();
+        let types: Vec<i64> = encoding
+            .get_type_ids()
+            .iter()
+            .map(|&v| i64::from(v))
+            .collect();
         let n = ids.len();
         let input = BodyInput::new(
             Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &self.device),
