@@ -242,8 +242,12 @@ fn a_tiny_model_learns_the_sample() {
     );
     for entry in &outcome.state.log_history {
         println!(
-            "epoch {:.0} step {}: train loss {:.4}, eval loss {:.4}, f1 {:.4}",
-            entry.epoch, entry.step, entry.train_loss, entry.loss, entry.f1
+            "epoch {:.0} step {}: train loss {:.4}, eval loss {:.4}, accuracy {:.4}",
+            entry.epoch,
+            entry.step,
+            entry.train_loss,
+            entry.loss,
+            entry.metric("accuracy")
         );
     }
     let accuracy = after.metrics["accuracy"];

@@ -130,6 +130,7 @@ fn try_train_fixture(run: &str, plain: &Device, bf16: bool) -> Result<Trained, T
         shuffle: false,
         progress: false,
         bf16,
+        ..TrainingArguments::default()
     };
     let device = plain.clone().autodiff();
     let (model, _, _) = load_model(

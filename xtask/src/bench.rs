@@ -36,8 +36,8 @@ pub struct BenchArgs {
     /// half hour of the full grid.
     #[arg(long)]
     quick: bool,
-    /// Models, comma-separated: `bert-base` (random weights, BERT-base shape) and `minilm`
-    /// (the pretrained all-MiniLM-L6-v2, 90 MB).
+    /// Models, comma-separated: `bert-base`, `distilbert-base`, `electra-small` (random weights
+    /// in the published shapes) and `minilm` (the pretrained all-MiniLM-L6-v2, 90 MB).
     #[arg(long, value_delimiter = ',', default_value = "bert-base,minilm")]
     models: Vec<String>,
     /// kindling backends, comma-separated (default: flex, ndarray, and tch when LibTorch can be
@@ -386,16 +386,18 @@ fn best_of_rounds(rows: Vec<(usize, Row)>) -> Vec<Row> {
         .collect()
 }
 
-/// The BERT-base-shaped checkpoint (random weights, written once by bench/make_bert_base.py).
-fn bert_base_dir(python: &Path) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir().join("bench").join("bert-base");
+/// A checkpoint of a published model's shape with random weights (`bert-base`,
+/// `distilbert-base`, `electra-small`), written once by bench/make_model.py.
+fn random_model_dir(python: &Path, shape: &str) -> anyhow::Result<PathBuf> {
+    let dir = cache_dir().join("bench").join(shape);
     let status = Command::new(python)
-        .arg(repo_root().join("bench/make_bert_base.py"))
+        .arg(repo_root().join("bench/make_model.py"))
+        .args(["--shape", shape])
         .arg(&dir)
         .status()
-        .context("running bench/make_bert_base.py")?;
+        .context("running bench/make_model.py")?;
     if !status.success() {
-        bail!("bench/make_bert_base.py failed ({status})");
+        bail!("bench/make_model.py --shape {shape} failed ({status})");
     }
     Ok(dir)
 }
@@ -532,9 +534,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut models = Vec::new();
     for name in &args.models {
         let dir = match name.as_str() {
-            "bert-base" => bert_base_dir(&python)?,
+            "bert-base" | "distilbert-base" | "electra-small" => random_model_dir(&python, name)?,
             "minilm" => minilm_dir()?,
-            other => bail!("unknown model `{other}` (bert-base, minilm)"),
+            other => {
+                bail!("unknown model `{other}` (bert-base, distilbert-base, electra-small, minilm)")
+            }
         };
         models.push(Model {
             name: name.clone(),

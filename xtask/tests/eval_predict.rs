@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::tiny_setup;
+use common::{tiny_setup, tiny_setup_on};
 
 fn xtask(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -181,5 +181,130 @@ fn predict_tags_text_longer_than_the_window() {
             let score = e["score"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&score));
         }
+    }
+}
+
+/// `train`, `eval` and `predict` on DistilBERT (no token types, `transformer.layer.N`) and
+/// ELECTRA (`embedding_size` 16 projected to `hidden_size` 32) token-classification
+/// checkpoints: the loss falls, the export is the same model type, and eval and predict read it.
+#[test]
+fn train_eval_predict_on_distilbert_and_electra() {
+    for (case, model_type) in [
+        ("distilbert_token_cls", "distilbert"),
+        ("electra_token_cls", "electra"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let setup = tiny_setup_on(tmp.path(), 17, "it", 48, case);
+        let run = tmp.path().join("run");
+        let data = setup.data.to_str().unwrap();
+        let out = xtask(&[
+            "train",
+            "--model",
+            setup.model.to_str().unwrap(),
+            "--train",
+            data,
+            "--validation",
+            data,
+            "--test",
+            data,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--lr",
+            "2e-3",
+            "--no-progress",
+            "--output",
+            run.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["model_type"], model_type, "{case}");
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join("checkpoint/trainer_state.json")).unwrap(),
+        )
+        .unwrap();
+        let losses: Vec<f64> = serde_json::from_value(state["step_losses"].clone()).unwrap();
+        let third = losses.len() / 3;
+        let first = losses[..third].iter().sum::<f64>() / third as f64;
+        let last = losses[losses.len() - third..].iter().sum::<f64>() / third as f64;
+        println!("{case}: mean loss {first:.4} (first third) -> {last:.4} (last third)");
+        assert!(
+            last < 0.8 * first,
+            "{case}: the loss did not fall: {losses:?}"
+        );
+
+        let out = xtask(&[
+            "eval",
+            "--model",
+            run.to_str().unwrap(),
+            "--data",
+            data,
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let f1 = report["f1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{case}: f1 {f1}");
+
+        let text = setup.examples[0].tokens.join(" ");
+        let out = xtask(&["predict", "--model", run.to_str().unwrap(), "--json", &text]);
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(all.len(), 1, "{case}");
+
+        // The same checkpoint without `architectures` (as old checkpoints come): predict
+        // refuses to guess, and with --task gives the same entities.
+        let bare = tmp.path().join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        for file in ["model.safetensors", "tokenizer.json"] {
+            std::fs::copy(run.join(file), bare.join(file)).unwrap();
+        }
+        let mut config = config.clone();
+        config.as_object_mut().unwrap().remove("architectures");
+        std::fs::write(bare.join("config.json"), config.to_string()).unwrap();
+        let out = xtask(&[
+            "predict",
+            "--model",
+            bare.to_str().unwrap(),
+            "--json",
+            &text,
+        ]);
+        assert!(
+            !out.status.success(),
+            "{case}: a bare checkpoint ran without --task"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("task"), "{case}: {stderr}");
+        let out = xtask(&[
+            "predict",
+            "--model",
+            bare.to_str().unwrap(),
+            "--task",
+            "token-classification",
+            "--json",
+            &text,
+        ]);
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(again, all, "{case}: --task gave other entities");
     }
 }

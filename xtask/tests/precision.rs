@@ -15,7 +15,12 @@ use common::{fixtures, mask_of, max_diff_at_real_tokens, read_tensor};
 #[test]
 fn reduced_precision_inference_is_as_close_as_pytorch() {
     let tmp = tempfile::tempdir().unwrap();
-    for case in ["bert_gelu_pair", "xlmr_token_cls"] {
+    for case in [
+        "bert_gelu_pair",
+        "xlmr_token_cls",
+        "distilbert_sinusoidal",
+        "electra_small_proj",
+    ] {
         let body = fixtures().join("bodies").join(case);
         let expected = fixtures()
             .join("precision")

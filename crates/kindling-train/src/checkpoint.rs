@@ -21,8 +21,9 @@ pub struct TrainerState {
     pub epoch: usize,
     /// Batches of the current epoch already consumed.
     pub batches_in_epoch: usize,
-    /// Best evaluation F1 so far.
-    pub best_f1: Option<f64>,
+    /// Best value so far of the selection metric (`metric_for_best_model`).
+    #[serde(alias = "best_f1")]
+    pub best_metric: Option<f64>,
     /// The step of the best evaluation.
     pub best_step: Option<usize>,
     /// Evaluations since the last improvement (for early stopping).

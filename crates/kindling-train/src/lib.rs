@@ -12,17 +12,20 @@
 
 pub mod checkpoint;
 mod error;
+pub mod job;
 pub mod log;
 pub mod metrics;
 pub mod optimizer;
 pub mod precision;
 mod schedule;
+pub mod tasks;
 pub mod text_classification;
 pub mod token_classification;
 mod trainer;
 
 pub use checkpoint::TrainerState;
 pub use error::TrainError;
+pub use job::{Columns, JobContext, TaskOptions, TaskReport, TrainJob};
 pub use log::LogEntry;
 pub use metrics::{Entity, EntityReport, Scores, entities, evaluate, token_accuracy};
 pub use optimizer::AdamWSettings;

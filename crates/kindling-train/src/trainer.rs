@@ -2,6 +2,7 @@
 //! every epoch or every N steps, best-model selection on F1, early stopping, and atomic
 //! checkpoints from which a killed run resumes exactly.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{TrainerState, find_checkpoint, load_checkpoint, save_checkpoint};
 use crate::error::TrainError;
-use crate::log::{LogEntry, append_metrics, plot_curves};
+use crate::log::{LogEntry, Metric, append_metrics, plot_curves};
 use crate::optimizer::{AdamWSettings, adamw, clip_global_norm};
 use crate::schedule::LinearSchedule;
 
@@ -59,6 +60,28 @@ pub struct TrainingArguments {
     /// ([`crate::precision`]), as `transformers`' `--bf16`.
     #[serde(default)]
     pub bf16: bool,
+    /// The evaluation metric that selects the best model (`loss`, or a name from the task's
+    /// [`Evaluation::metrics`]: `f1`, `accuracy`, `exact_match`, ...).
+    #[serde(default = "default_metric")]
+    pub metric_for_best_model: String,
+    /// Whether a larger `metric_for_best_model` is better (false for `loss`).
+    #[serde(default = "default_greater_is_better")]
+    pub greater_is_better: bool,
+    /// Log a line (loss, learning rate, throughput, ETA) every N optimizer steps.
+    #[serde(default = "default_logging_steps")]
+    pub logging_steps: usize,
+}
+
+fn default_metric() -> String {
+    "f1".into()
+}
+
+fn default_greater_is_better() -> bool {
+    true
+}
+
+fn default_logging_steps() -> usize {
+    50
 }
 
 impl Default for TrainingArguments {
@@ -81,6 +104,9 @@ impl Default for TrainingArguments {
             shuffle: true,
             progress: true,
             bf16: false,
+            metric_for_best_model: default_metric(),
+            greater_is_better: default_greater_is_better(),
+            logging_steps: default_logging_steps(),
         }
     }
 }
@@ -110,6 +136,12 @@ impl TrainingArguments {
             self.batch_size >= 1,
             "batch_size",
             self.batch_size,
+            "must be at least 1",
+        )?;
+        check(
+            self.logging_steps >= 1,
+            "logging_steps",
+            self.logging_steps,
             "must be at least 1",
         )?;
         check(
@@ -225,12 +257,20 @@ pub trait TrainingData {
 pub struct Evaluation {
     /// Mean loss.
     pub loss: f64,
-    /// Entity-level (or class-level) precision.
-    pub precision: f64,
-    /// Recall.
-    pub recall: f64,
-    /// F1, the selection metric.
-    pub f1: f64,
+    /// The task's metrics, named as `transformers`' example scripts name them without the
+    /// `eval_` prefix (`precision`/`recall`/`f1`, `accuracy`, `exact_match`, `perplexity`, ...).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Evaluation {
+    /// A metric by name (`loss` is the evaluation loss); `None` when the task has no such
+    /// metric.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "loss" => Some(self.loss),
+            name => self.metrics.get(name).copied(),
+        }
+    }
 }
 
 /// Evaluates a model (in inference mode, on a plain device).
@@ -256,6 +296,16 @@ pub struct TrainOutcome {
     pub stopped_early: bool,
 }
 
+/// `1h02m`, `3m07s` or `12s`.
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, _) => format!("{h}h{min:02}m"),
+    }
+}
+
 /// Deterministic per-step seed (splitmix64), so dropout masks after a resume equal those of an
 /// uninterrupted run.
 fn step_seed(seed: u64, step: usize, micro: usize) -> u64 {
@@ -274,7 +324,7 @@ pub fn planned_steps(args: &TrainingArguments, examples: usize) -> usize {
     args.max_steps.unwrap_or(per_epoch * args.num_train_epochs)
 }
 
-/// Called with the model whenever the evaluation F1 improves.
+/// Called with the model whenever the selection metric improves.
 type OnBest<'a, H> = dyn FnMut(&Model<AnyBody, H>) -> Result<(), TrainError> + 'a;
 
 /// The state of a training loop between steps.
@@ -287,10 +337,31 @@ struct Loop<'a, H: Head, E> {
     state: TrainerState,
     loss_sum: f64,
     loss_count: usize,
+    bar: ProgressBar,
     _head: std::marker::PhantomData<H>,
 }
 
 impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
+    /// Prints a log line above the progress bar (or alone, without one).
+    fn log(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// Redraws `curves.svg`.
+    fn plot(&self) -> Result<(), TrainError> {
+        plot_curves(
+            &self.run_dir.join("curves.svg"),
+            &self.state.step_losses,
+            self.args.logging_steps.clamp(1, 10),
+            &self.state.log_history,
+            &self.args.metric_for_best_model,
+        )
+    }
+
     /// Whether the last evaluation was at the current step.
     fn evaluated_now(&self) -> bool {
         self.state
@@ -312,6 +383,14 @@ impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
             let valid = model.valid();
             let device = valid.body.input_embeddings().device();
             let eval = evaluator.evaluate(&valid, &device)?;
+            let metric_name = self.args.metric_for_best_model.as_str();
+            let value = eval
+                .metric(metric_name)
+                .ok_or_else(|| TrainError::Argument {
+                    field: "metric_for_best_model",
+                    value: format!("{metric_name:?}"),
+                    message: "is not a metric of this task's evaluation",
+                })?;
             let entry = LogEntry {
                 epoch,
                 step: self.state.global_step,
@@ -321,18 +400,36 @@ impl<H: Head, E: Evaluator<H>> Loop<'_, H, E> {
                     f64::NAN
                 },
                 loss: eval.loss,
-                precision: eval.precision,
-                recall: eval.recall,
-                f1: eval.f1,
                 learning_rate: self.schedule.lr(self.state.global_step),
+                metrics: eval
+                    .metrics
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Metric(*v)))
+                    .collect(),
             };
             self.loss_sum = 0.0;
             self.loss_count = 0;
+            self.log(format!(
+                "eval at step {} (epoch {epoch:.2}): loss {:.4}{}",
+                entry.step,
+                eval.loss,
+                eval.metrics
+                    .iter()
+                    .map(|(k, v)| format!(", {k} {v:.4}"))
+                    .collect::<String>()
+            ));
             append_metrics(&self.run_dir.join("metrics.jsonl"), &entry)?;
             self.state.log_history.push(entry);
-            plot_curves(&self.run_dir.join("curves.svg"), &self.state.log_history)?;
-            if self.state.best_f1.is_none_or(|best| eval.f1 > best) {
-                self.state.best_f1 = Some(eval.f1);
+            self.plot()?;
+            let better = self.state.best_metric.is_none_or(|best| {
+                if self.args.greater_is_better {
+                    value > best
+                } else {
+                    value < best
+                }
+            });
+            if better {
+                self.state.best_metric = Some(value);
                 self.state.best_step = Some(self.state.global_step);
                 self.state.evals_without_improvement = 0;
                 on_best(&valid)?;
@@ -387,6 +484,17 @@ where
     let total_steps = planned_steps(args, data.len());
     let warmup = (total_steps as f64 * args.warmup_ratio).ceil() as usize;
     let mut model = model;
+    let bar = if args.progress {
+        let bar = ProgressBar::new(total_steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
     let mut lp = Loop::<H, E> {
         args,
         run_dir,
@@ -396,6 +504,7 @@ where
         state: TrainerState::default(),
         loss_sum: 0.0,
         loss_count: 0,
+        bar,
         _head: std::marker::PhantomData,
     };
     if resume {
@@ -425,22 +534,12 @@ where
         })?;
     }
     let lengths = data.lengths();
-    let bar = if args.progress {
-        let bar = ProgressBar::new(total_steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_position(lp.state.global_step as u64);
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    lp.bar.set_position(lp.state.global_step as u64);
     let mut stopped_early = false;
     let mut accumulator = GradientsAccumulator::<Model<AnyBody, H>>::new();
     let mut examples_seen = 0usize;
     let step_clock = Instant::now();
+    let start_step = lp.state.global_step;
 
     'epochs: while !lp.state.finished && lp.state.global_step < total_steps {
         let epoch = lp.state.epoch;
@@ -491,10 +590,27 @@ where
             lp.state.global_step += 1;
             lp.state.batches_in_epoch = b + 1;
             let rate = examples_seen as f64 / step_clock.elapsed().as_secs_f64().max(1e-9);
-            bar.set_position(lp.state.global_step as u64);
-            bar.set_message(format!("loss {value:.4}  lr {lr:.2e}  {rate:.1} ex/s"));
-
+            lp.bar.set_position(lp.state.global_step as u64);
+            lp.bar
+                .set_message(format!("loss {value:.4}  lr {lr:.2e}  {rate:.1} ex/s"));
             let step = lp.state.global_step;
+            if step.is_multiple_of(args.logging_steps.max(1)) || step == total_steps {
+                let recent = &lp.state.step_losses[lp
+                    .state
+                    .step_losses
+                    .len()
+                    .saturating_sub(args.logging_steps.max(1))..];
+                let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+                let done = step.saturating_sub(start_step).max(1) as f64;
+                let eta = step_clock.elapsed().as_secs_f64() / done
+                    * total_steps.saturating_sub(step) as f64;
+                lp.log(format!(
+                    "step {step}/{total_steps} (epoch {:.2}): loss {mean:.4}, learning_rate {lr:.3e}, {rate:.1} examples/s, ETA {}",
+                    epoch as f64 + (b + 1) as f64 / batches as f64,
+                    format_duration(eta)
+                ));
+            }
+
             let epoch_progress = epoch as f64 + (b + 1) as f64 / batches as f64;
             if args.eval_steps.is_some_and(|n| step.is_multiple_of(n)) {
                 if lp.evaluate_and_save(&model, epoch_progress, &mut on_best)? {
@@ -524,8 +640,9 @@ where
         let epoch = lp.state.epoch.max(1) as f64;
         lp.evaluate_and_save(&model, epoch, &mut on_best)?;
     }
-    bar.finish_and_clear();
+    lp.bar.finish_and_clear();
     lp.state.finished = true;
+    lp.plot()?;
     save_checkpoint(run_dir, &model, &lp.optimizer, &lp.state)?;
     Ok((
         model,

@@ -12,8 +12,14 @@ pub fn fixtures() -> std::path::PathBuf {
 
 /// A tiny BERT token-classification checkpoint with a word-level tokenizer over the data's words.
 pub fn tiny_model(dir: &Path, words: &[String]) {
+    tiny_model_from(dir, words, "bert_token_cls");
+}
+
+/// The token-classification checkpoint of the head fixture `case` (`bert_token_cls`,
+/// `distilbert_token_cls`, ...) with a word-level tokenizer over the data's words.
+pub fn tiny_model_from(dir: &Path, words: &[String], case: &str) {
     std::fs::create_dir_all(dir).unwrap();
-    let src = fixtures().join("heads/bert_token_cls/model");
+    let src = fixtures().join("heads").join(case).join("model");
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(src.join(file), dir.join(file)).unwrap();
     }
@@ -67,12 +73,17 @@ pub struct TinySetup {
 /// `sentences` synthetic sentences in `lang` (seeded) written to `dir/train.txt`, and a tiny
 /// model over their words in `dir/model`.
 pub fn tiny_setup(dir: &Path, seed: u64, lang: &str, sentences: usize) -> TinySetup {
+    tiny_setup_on(dir, seed, lang, sentences, "bert_token_cls")
+}
+
+/// [`tiny_setup`] with the model made from the head fixture `case`.
+pub fn tiny_setup_on(dir: &Path, seed: u64, lang: &str, sentences: usize, case: &str) -> TinySetup {
     let examples = generate_ner_sample(seed, lang, sentences).unwrap();
     let data = dir.join("train.txt");
     write_panx(&data, &examples).unwrap();
     let words: Vec<String> = examples.iter().flat_map(|e| e.tokens.clone()).collect();
     let model = dir.join("model");
-    tiny_model(&model, &words);
+    tiny_model_from(&model, &words, case);
     TinySetup {
         examples,
         data,

@@ -155,11 +155,11 @@ pub fn evaluate_text_classification(
     })
 }
 
-/// The metric that selects the best model for `kind`: `f1` (macro) for classification,
-/// `pearson` for regression.
+/// The metric that selects the best model for `kind` when none is asked for: `accuracy` for
+/// classification (as `run_glue.py`), `pearson` for regression.
 pub fn selection_metric(kind: TextLabelKind) -> &'static str {
     match kind {
-        TextLabelKind::SingleLabel | TextLabelKind::MultiLabel => "f1",
+        TextLabelKind::SingleLabel | TextLabelKind::MultiLabel => "accuracy",
         TextLabelKind::Regression => "pearson",
     }
 }
@@ -179,16 +179,9 @@ impl Evaluator<AnyHead> for TextClassificationEvaluator<'_> {
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
         let report = evaluate_text_classification(model, self.data, self.batch_size, device)?;
-        let selected = report
-            .metrics
-            .get(selection_metric(self.data.scheme.kind))
-            .copied()
-            .unwrap_or(f64::NAN);
         Ok(Evaluation {
             loss: report.loss,
-            precision: f64::NAN,
-            recall: f64::NAN,
-            f1: selected,
+            metrics: report.metrics,
         })
     }
 }

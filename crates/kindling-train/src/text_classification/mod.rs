@@ -9,9 +9,11 @@
 //! - [`TextClassificationData`]: the [`TrainingData`] the trainer takes (batches padded to
 //!   their longest row, `DataCollatorWithPadding`);
 //! - [`TextClassificationEvaluator`] and [`evaluate_text_classification`]: the loss and the
-//!   metrics of [`metrics`] (accuracy, F1, MCC; Pearson, Spearman, MSE for regression).
+//!   metrics of [`metrics`] (accuracy, F1, MCC; Pearson, Spearman, MSE for regression);
+//! - [`train_job`] and [`eval_job`]: the `train --task text-classification` and `eval` jobs.
 
 pub mod evaluator;
+mod job;
 pub mod metrics;
 
 use std::path::Path;
@@ -32,6 +34,7 @@ pub use evaluator::{
     TextClassificationEvaluator, TextClassificationReport, TextPredictions,
     evaluate_text_classification, predict_texts, selection_metric,
 };
+pub use job::{TextEval, eval_job, train_job};
 pub use metrics::Metrics;
 
 /// Reads one split of a text-classification data set (CSV / TSV with a header, or JSON lines,

@@ -29,14 +29,8 @@ impl LoadedCheckpoint {
     /// Loads `dir` with the head of `task` (the config's `architectures` when `None`); the
     /// directory must hold `tokenizer.json`.
     pub fn load(dir: &Path, device: &Device, task: Option<Task>) -> Result<Self, KindlingError> {
-        let (model, _, checkpoint) = load_model(
-            dir,
-            device,
-            ModelLoadOptions {
-                task,
-                labels: None,
-            },
-        )?;
+        let (model, _, checkpoint) =
+            load_model(dir, device, ModelLoadOptions { task, labels: None })?;
         let path = checkpoint
             .tokenizer
             .clone()

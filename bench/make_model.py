@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Write a BERT-base-shaped checkpoint with random weights, for benchmarking.
+"""Write a checkpoint of a published model's shape with random weights, for benchmarking.
 
-Usage: make_bert_base.py DIR
+Usage: make_model.py [--shape bert-base|distilbert-base|electra-small] DIR
+
+Shapes: `bert-base` (bert-base-uncased), `distilbert-base` (distilbert-base-uncased: 6 layers,
+hidden 768, sinusoidal positions off as published), `electra-small`
+(google/electra-small-discriminator: embedding 128 projected to hidden 256, 12 layers, 4 heads).
 
 The benchmark (`cargo xtask bench`) needs a BERT-base sized model (12 layers,
 hidden 768, 12 heads, intermediate 3072, vocab 30522, ~110M parameters), but
@@ -24,11 +28,39 @@ import shutil
 import sys
 
 import torch
-from transformers import BertConfig, BertModel
+from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel,
+                          ElectraConfig, ElectraModel)
+
+
+def build(shape: str):
+    """The randomly initialised model of `shape` (seeded by the caller)."""
+    if shape == "bert-base":
+        config = BertConfig(
+            vocab_size=30522,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            max_position_embeddings=512,
+            type_vocab_size=2,
+        )
+        return BertModel(config)  # with pooler, like bert-base-uncased
+    if shape == "distilbert-base":
+        config = DistilBertConfig(vocab_size=30522, dim=768, n_layers=6, n_heads=12,
+                                  hidden_dim=3072, max_position_embeddings=512)
+        return DistilBertModel(config)
+    if shape == "electra-small":
+        config = ElectraConfig(vocab_size=30522, embedding_size=128, hidden_size=256,
+                               num_hidden_layers=12, num_attention_heads=4,
+                               intermediate_size=1024, max_position_embeddings=512)
+        return ElectraModel(config)
+    raise SystemExit(f"unknown shape {shape!r}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="bert-base",
+                        choices=["bert-base", "distilbert-base", "electra-small"])
     parser.add_argument("dir", help="output directory (created)")
     args = parser.parse_args()
 
@@ -44,16 +76,7 @@ def main() -> int:
         shutil.rmtree(tmp_dir)
 
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=512,
-        type_vocab_size=2,
-    )
-    model = BertModel(config)  # with pooler, like bert-base-uncased
+    model = build(args.shape)
     model.save_pretrained(tmp_dir, safe_serialization=True)
 
     # A partial directory left behind by an earlier failed run would block

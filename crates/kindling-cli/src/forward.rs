@@ -1,4 +1,4 @@
-//! `cargo xtask forward`.
+//! `forward`: run any checkpoint on token ids or text and write every output under its `transformers` name.
 
 use std::path::PathBuf;
 
@@ -8,39 +8,39 @@ use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_float_dtype};
 use kindling::forward::{ForwardInput, ForwardOptions, IdsInput, run_forward_with};
 use kindling::outputs::save_outputs;
 
-/// Arguments of `cargo xtask forward`.
+/// Arguments of `forward`: run any checkpoint on token ids or text and write every output under its `transformers` name.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["input", "text"]))]
 pub struct ForwardArgs {
     /// Checkpoint directory (config.json, weights, tokenizer.json).
     #[arg(long)]
-    model: PathBuf,
+    pub model: PathBuf,
     /// JSON object with `input_ids`, `attention_mask`, optional `token_type_ids` (lists of rows).
     #[arg(long)]
-    input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
     /// Text file, one input per line, tokenized with the checkpoint's tokenizer.json.
     #[arg(long)]
-    text: Option<PathBuf>,
+    pub text: Option<PathBuf>,
     /// Where to write the outputs (safetensors).
     #[arg(long)]
-    output: PathBuf,
+    pub output: PathBuf,
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
-    device: String,
+    pub device: String,
     /// Float precision to compute in (weights are cast on load; outputs are written as f32).
     #[arg(long, default_value = "f32", help = format!("Precision: {DTYPE_HELP}"))]
-    dtype: String,
+    pub dtype: String,
     /// Also write `hidden_states.{i}` for the embeddings and every layer.
     #[arg(long)]
-    output_hidden_states: bool,
+    pub output_hidden_states: bool,
     /// Also write `attentions.{i}` for every layer.
     #[arg(long)]
-    output_attentions: bool,
+    pub output_attentions: bool,
     /// The head to run, for checkpoints whose config.json has no `architectures`: a
     /// transformers pipeline task (token-classification, text-classification,
     /// question-answering, fill-mask, multiple-choice, feature-extraction).
     #[arg(long)]
-    task: Option<String>,
+    pub task: Option<String>,
 }
 
 /// Runs the command.

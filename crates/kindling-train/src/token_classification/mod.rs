@@ -170,9 +170,22 @@ impl Evaluator<AnyHead> for TokenClassificationEvaluator<'_> {
         let report = predictions.report()?;
         Ok(Evaluation {
             loss: predictions.loss,
-            precision: report.micro.precision,
-            recall: report.micro.recall,
-            f1: report.micro.f1,
+            metrics: [
+                ("precision", report.micro.precision),
+                ("recall", report.micro.recall),
+                ("f1", report.micro.f1),
+                (
+                    "accuracy",
+                    crate::metrics::token_accuracy(&predictions.gold, &predictions.predicted)?,
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         })
     }
 }
+
+mod job;
+
+pub use job::{eval_job, evaluate_by_language, label_set, train_job};
