@@ -168,7 +168,11 @@ pub fn eval_job(
         let names = (0..head.num_labels())
             .map(|i| format!("LABEL_{i}"))
             .collect::<Vec<_>>();
-        scheme = kindling_data::TextLabelScheme::infer(&rows, Some(scheme.kind), Some(&names))?;
+        scheme = kindling_data::TextLabelScheme::infer(
+            &rows,
+            Some(scheme.kind),
+            Some(names.as_slice()),
+        )?;
     }
     set_problem_type(&mut model, &scheme)?;
     let tokenizer_path = checkpoint
