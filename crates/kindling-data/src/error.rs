@@ -62,6 +62,58 @@ pub enum DataError {
         /// What is wrong with the line.
         reason: &'static str,
     },
+    /// A field of a table or JSON line cannot be used (a label outside the set, a value of
+    /// the wrong type, an empty label).
+    #[error("{path}:{line}: column `{column}`: {message}")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (a CSV header is line 1).
+        line: usize,
+        /// The column (or JSON field).
+        column: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A row of a table is malformed (a field count that differs from the header's, bad
+    /// quoting, invalid UTF-8).
+    #[error("{path}:{line}: {message}")]
+    Table {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong with the row.
+        message: String,
+    },
+    /// A column the task needs is not in the file.
+    #[error(
+        "{path}:{line}: no column `{column}` (found: {found}); choose one with the column options"
+    )]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (1: the header of a CSV file).
+        line: usize,
+        /// The column looked for.
+        column: String,
+        /// The columns present, comma-separated.
+        found: String,
+    },
+    /// A data file holds no examples.
+    #[error("{path}: the file is empty: it holds no examples")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The label of an example built in memory does not fit the label scheme.
+    #[error("example {example}: {message}")]
+    ExampleLabel {
+        /// The example's index (0-based).
+        example: usize,
+        /// What is wrong with the label.
+        message: String,
+    },
     /// A JSON line is not a valid example object.
     #[error("{path}:{line}: {source}")]
     Json {

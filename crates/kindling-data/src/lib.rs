@@ -7,6 +7,9 @@
 //!   and line.
 //! - Other tasks' data: [`read_text_lines`] (plain text for masked-LM training) and
 //!   [`read_multiple_choice`] (SWAG-style or generic multiple-choice JSON lines).
+//! - Reading text-classification data: [`read_text_classification`] (CSV / TSV with a header,
+//!   JSON lines; columns named by [`TableColumns`]) into [`TextClassificationExample`]s, whose
+//!   labels a [`TextLabelScheme`] reads as single-label, multi-label or regression targets.
 //! - Labels: [`LabelSet`] (the PAN-X tags, a checkpoint's list, or inferred from data).
 //! - Tokenization through a checkpoint's `tokenizer.json` ([`Tokenizer`], the `tokenizers`
 //!   crate, so ids equal `transformers`' fast tokenizers), word labels aligned to sub-words
@@ -28,6 +31,7 @@ mod order;
 mod readers;
 mod rng;
 mod synthetic;
+mod text_labels;
 mod tokenizer;
 mod tokenizer_config;
 
@@ -39,13 +43,16 @@ pub use example::{NerExample, Origin};
 pub use labels::{IGNORE_INDEX, LabelSet};
 pub use order::batch_order;
 pub use readers::{
-    ChoiceExample, DatasetFormat, TextLine, detect_format, format_panx, read_conll, read_dataset,
-    read_jsonl, read_multiple_choice, read_panx, read_text_lines, write_panx,
+    ChoiceExample, DatasetFormat, RawLabel, RawValue, TableColumns, TableFormat, TableOrigin,
+    TextClassificationExample, TextLine, detect_format, format_panx, read_conll, read_dataset,
+    read_jsonl, read_multiple_choice, read_panx, read_text_classification, read_text_lines,
+    write_panx,
 };
 pub use rng::SeededRng;
 pub use synthetic::{
     NER_SAMPLE_DIR, NER_SAMPLE_LANGUAGES, SampleSplit, generate_ner_sample, generate_ner_split,
     ner_sample_files, ner_sample_seed, write_ner_sample,
 };
+pub use text_labels::{EncodedLabel, TextLabelKind, TextLabelScheme, is_default_label_names};
 pub use tokenizer::{EncodedBatch, Tokenizer};
 pub use tokenizer_config::{TokenizerConfig, clean_up_tokenization};

@@ -239,6 +239,21 @@ impl Tokenizer {
         Ok(self.pad(encodings))
     }
 
+    /// One text, or a text pair (`text`, `text_pair`, segment ids 0 and 1), with special
+    /// tokens, truncated longest-first to the window, unpadded (as `transformers` tokenizes
+    /// text-classification inputs); `index` names the row in errors.
+    pub fn encode_text(
+        &self,
+        index: usize,
+        text: &str,
+        text_pair: Option<&str>,
+    ) -> Result<tokenizers::Encoding, DataError> {
+        guarded(index, || match text_pair {
+            Some(pair) => self.inner.encode_char_offsets((text, pair), true),
+            None => self.inner.encode_char_offsets(text, true),
+        })
+    }
+
     /// Tokenizes pre-split words (one list of words per row), keeping which word each token
     /// came from, for word-level labels.
     pub fn encode_words_batch(&self, rows: &[Vec<String>]) -> Result<EncodedBatch, DataError> {

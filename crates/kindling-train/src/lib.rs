@@ -23,6 +23,7 @@ pub mod optimizer;
 pub mod precision;
 mod schedule;
 pub mod tasks;
+pub mod text_classification;
 pub mod token_classification;
 mod trainer;
 

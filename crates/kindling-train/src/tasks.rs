@@ -27,6 +27,7 @@ pub fn train(job: &TrainJob) -> Result<TaskReport, TrainError> {
         Task::TokenClassification => crate::token_classification::train_job(job),
         Task::MaskedLm => crate::fill_mask::train_job(job),
         Task::MultipleChoice => crate::multiple_choice::train_job(job),
+        Task::SequenceClassification => crate::text_classification::train_job(job),
         other => Err(unsupported(other, "training")),
     }
 }
@@ -101,13 +102,27 @@ pub fn evaluate(
                 crate::multiple_choice::eval_job(model_dir, data, batch_size, device)?;
             Ok(EvalOutput { task, json, text })
         }
+        Task::SequenceClassification => {
+            let out = crate::text_classification::eval_job(
+                model_dir,
+                data,
+                &options.columns,
+                batch_size,
+                device,
+            )?;
+            Ok(EvalOutput {
+                task,
+                json: out.json,
+                text: out.text,
+            })
+        }
         other => Err(unsupported(other, "evaluation")),
     }
 }
 
 fn unsupported(task: Task, what: &str) -> TrainError {
     TrainError::Data(format!(
-        "{what} for `{}` (head {task:?}) is not available; tasks: token-classification",
+        "{what} for `{}` (head {task:?}) is not available; tasks: token-classification, text-classification, fill-mask, multiple-choice",
         task.pipeline_name()
     ))
 }

@@ -1,10 +1,12 @@
 //! Reading data sets: NER as CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
-//! XTREME PAN-X files; plain text for masked-LM training; multiple-choice JSON lines.
+//! XTREME PAN-X files; plain text for masked-LM training; multiple-choice JSON lines; for text
+//! classification, CSV / TSV with a header and JSON lines ([`read_text_classification`]).
 
 mod choice;
 mod conll;
 mod jsonl;
 mod panx;
+mod table;
 mod text;
 
 use std::path::Path;
@@ -13,6 +15,10 @@ pub use choice::{ChoiceExample, read_multiple_choice};
 pub use conll::read_conll;
 pub use jsonl::read_jsonl;
 pub use panx::{format_panx, read_panx, write_panx};
+pub use table::{
+    RawLabel, RawValue, TableColumns, TableFormat, TableOrigin, TextClassificationExample,
+    read_text_classification,
+};
 pub use text::{TextLine, read_text_lines};
 
 use crate::error::DataError;

@@ -13,6 +13,7 @@
 pub mod feature_extraction;
 pub mod fill_mask;
 mod loaded;
+pub mod text_classification;
 pub mod token_classification;
 
 use std::path::Path;
@@ -162,6 +163,9 @@ pub fn load_pipeline(
     match loaded.task() {
         Task::TokenClassification => Ok(Box::new(NerPipeline::from_loaded(loaded, options)?)),
         Task::MaskedLm => Ok(Box::new(FillMaskPipeline::from_loaded(loaded, options)?)),
+        Task::SequenceClassification => Ok(Box::new(
+            text_classification::TextClassificationPipeline::from_loaded(loaded, options)?,
+        )),
         other => Err(KindlingError::File {
             path: dir.join("config.json"),
             message: format!(
