@@ -100,12 +100,6 @@ pub enum DataError {
         /// The columns present, comma-separated.
         found: String,
     },
-    /// A data file holds no examples.
-    #[error("{path}: the file is empty: it holds no examples")]
-    EmptyFile {
-        /// The file.
-        path: PathBuf,
-    },
     /// The label of an example built in memory does not fit the label scheme.
     #[error("example {example}: {message}")]
     ExampleLabel {

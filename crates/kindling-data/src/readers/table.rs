@@ -131,6 +131,7 @@ pub fn read_text_classification(
     if examples.is_empty() {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
+            what: "examples",
         });
     }
     Ok(examples)
@@ -229,6 +230,7 @@ fn read_delimited(
     if header.iter().all(String::is_empty) {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
+            what: "examples",
         });
     }
     let find = |name: &str| -> Result<usize, DataError> {
