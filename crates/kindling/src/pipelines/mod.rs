@@ -150,7 +150,15 @@ pub fn load_pipeline(
         Some(task) => task,
         None => {
             let opened = kindling_import::Checkpoint::open(dir)?;
-            Task::from_architectures(opened.config.common.architectures.as_deref())
+            // Without `architectures` the head is unknown: running the body alone would
+            // silently drop a classifier the weights may hold, so the task must be named.
+            let Some(architectures) = opened.config.common.architectures.as_deref() else {
+                return Err(KindlingError::File {
+                    path: dir.join("config.json"),
+                    message: "no `architectures`, so the task is unknown; name it (--task token-classification, text-classification, fill-mask, feature-extraction, ...)".into(),
+                });
+            };
+            Task::from_architectures(Some(architectures))
                 .map_err(kindling_import::ImportError::from)?
         }
     };
