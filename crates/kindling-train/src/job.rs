@@ -146,22 +146,11 @@ impl TrainJob {
             });
         }
         let checkpoint = Checkpoint::open(&self.model_dir)?;
-        let tokenizer_path =
-            checkpoint
-                .tokenizer
-                .clone()
-                .ok_or_else(|| TrainError::Checkpoint {
-                    path: self.model_dir.join("tokenizer.json"),
-                    message: "missing; training needs the checkpoint's tokenizer".into(),
-                })?;
         let max_length = self
             .max_length
             .unwrap_or(checkpoint.config.max_sequence_length());
-        let tokenizer = Tokenizer::from_file(
-            &tokenizer_path,
-            checkpoint.config.common.pad_token_id.map(|p| p as u32),
-            Some(max_length),
-        )?;
+        let (tokenizer_path, tokenizer) =
+            checkpoint_tokenizer(&checkpoint, Some(max_length), "training")?;
         Ok(JobContext {
             checkpoint,
             tokenizer_path,
@@ -301,6 +290,29 @@ impl TrainJob {
         write_atomically(&self.output.join("report.md"), markdown.as_bytes())?;
         Ok(TaskReport { json, markdown })
     }
+}
+
+/// The checkpoint's `tokenizer.json`: its path, and the tokenizer padding with the config's
+/// `pad_token_id` and truncating to `max_length`; missing, an error naming the file and what
+/// (`purpose`) needs it.
+pub fn checkpoint_tokenizer(
+    checkpoint: &Checkpoint,
+    max_length: Option<usize>,
+    purpose: &str,
+) -> Result<(PathBuf, Tokenizer), TrainError> {
+    let path = checkpoint
+        .tokenizer
+        .clone()
+        .ok_or_else(|| TrainError::Checkpoint {
+            path: checkpoint.dir.join("tokenizer.json"),
+            message: format!("missing; {purpose} needs the checkpoint's tokenizer"),
+        })?;
+    let tokenizer = Tokenizer::from_file(
+        &path,
+        checkpoint.config.common.pad_token_id.map(|p| p as u32),
+        max_length,
+    )?;
+    Ok((path, tokenizer))
 }
 
 /// Splits off the last `fraction` of `examples` (after a seeded shuffle) as the validation

@@ -15,7 +15,9 @@ use super::{
     EVAL_MASK_SEED, FillMaskData, FillMaskEvaluator, MaskingCollator, MlmDataset, MlmOptions,
 };
 use crate::error::TrainError;
-use crate::job::{TaskOptions, TaskReport, TrainJob, read_files, split_validation};
+use crate::job::{
+    TaskOptions, TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation,
+};
 
 /// `run_mlm.py` caps the block size at 1024 tokens.
 const MAX_BLOCK: usize = 1024;
@@ -156,18 +158,7 @@ pub fn eval_job(
 ) -> Result<(serde_json::Value, String), TrainError> {
     let (model, _, checkpoint) = load_model(model_dir, device, ModelLoadOptions::default())?;
     let config = &checkpoint.config;
-    let tokenizer_path = checkpoint
-        .tokenizer
-        .clone()
-        .ok_or_else(|| TrainError::Checkpoint {
-            path: model_dir.join("tokenizer.json"),
-            message: "missing; evaluation needs the checkpoint's tokenizer".into(),
-        })?;
-    let tokenizer = Tokenizer::from_file(
-        &tokenizer_path,
-        config.common.pad_token_id.map(|p| p as u32),
-        None,
-    )?;
+    let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, None, "evaluation")?;
     let mlm = MlmOptions {
         block_size: config.max_sequence_length().min(MAX_BLOCK),
         line_by_line: options.line_by_line,

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use burn::prelude::Device;
 use kindling_body::AnyBody;
-use kindling_data::{ChoiceExample, Tokenizer, read_multiple_choice};
+use kindling_data::{ChoiceExample, read_multiple_choice};
 use kindling_heads::{AnyHead, Model};
 use kindling_import::{ModelLoadOptions, load_model};
 
 use super::{ChoiceDataset, MultipleChoiceData, MultipleChoiceEvaluator};
 use crate::error::TrainError;
-use crate::job::{TaskReport, TrainJob, read_files, split_validation};
+use crate::job::{TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation};
 
 fn read(files: &[PathBuf]) -> Result<Vec<ChoiceExample>, TrainError> {
     read_files(files, |file| Ok(read_multiple_choice(file)?))
@@ -127,19 +127,8 @@ pub fn eval_job(
 ) -> Result<(serde_json::Value, String), TrainError> {
     let (model, _, checkpoint) = load_model(model_dir, device, ModelLoadOptions::default())?;
     let config = &checkpoint.config;
-    let tokenizer_path = checkpoint
-        .tokenizer
-        .clone()
-        .ok_or_else(|| TrainError::Checkpoint {
-            path: model_dir.join("tokenizer.json"),
-            message: "missing; evaluation needs the checkpoint's tokenizer".into(),
-        })?;
     let max_length = config.max_sequence_length();
-    let tokenizer = Tokenizer::from_file(
-        &tokenizer_path,
-        config.common.pad_token_id.map(|p| p as u32),
-        Some(max_length),
-    )?;
+    let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, Some(max_length), "evaluation")?;
     let examples = read_multiple_choice(data)?;
     let encoded = ChoiceDataset::encode(&tokenizer, &examples, max_length)?;
     let json = scores(&model, &encoded, batch_size, device)?;

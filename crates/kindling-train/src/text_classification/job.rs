@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::Device;
-use kindling_data::{TableColumns, TextClassificationExample, TextLabelKind, Tokenizer};
+use kindling_data::{TableColumns, TextClassificationExample, TextLabelKind};
 use kindling_import::{ModelLoadOptions, load_model};
 
 use super::{
@@ -16,7 +16,9 @@ use super::{
     selection_metric, set_problem_type,
 };
 use crate::error::TrainError;
-use crate::job::{Columns, TaskReport, TrainJob, read_files, split_validation};
+use crate::job::{
+    Columns, TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation,
+};
 
 fn table_columns(columns: &Columns) -> TableColumns {
     TableColumns {
@@ -175,19 +177,8 @@ pub fn eval_job(
         )?;
     }
     set_problem_type(&mut model, &scheme)?;
-    let tokenizer_path = checkpoint
-        .tokenizer
-        .clone()
-        .ok_or_else(|| TrainError::Checkpoint {
-            path: model_dir.join("tokenizer.json"),
-            message: "missing; evaluation needs the checkpoint's tokenizer".into(),
-        })?;
     let max_length = config.max_sequence_length();
-    let tokenizer = Tokenizer::from_file(
-        &tokenizer_path,
-        config.common.pad_token_id.map(|p| p as u32),
-        Some(max_length),
-    )?;
+    let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, Some(max_length), "evaluation")?;
     let encoded = TextClassificationDataset::encode(&rows, &scheme, &tokenizer, max_length)?;
     if encoded.truncated > 0 {
         eprintln!(

@@ -9,14 +9,14 @@ use std::time::Instant;
 use burn::prelude::Device;
 use kindling_body::AnyBody;
 use kindling_data::{
-    EncodedDataset, LabelSet, NerExample, TokenClassificationEncoder, Tokenizer, read_dataset,
+    EncodedDataset, LabelSet, NerExample, TokenClassificationEncoder, read_dataset,
 };
 use kindling_heads::{AnyHead, Model};
 use kindling_import::{ModelLoadOptions, load_model, write_atomically};
 
 use super::{TokenClassificationData, TokenClassificationEvaluator, predict_tags};
 use crate::error::TrainError;
-use crate::job::{TaskReport, TrainJob, read_files, split_validation};
+use crate::job::{TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation};
 
 /// The tag set: `spec` (comma-separated, or a file with one tag per line) when given, else
 /// PAN-X's when every tag of the data is one of its tags, else the data's tags.
@@ -187,19 +187,8 @@ pub fn eval_job(
         path: model_dir.join("config.json"),
         message: "no id2label: the tag set of a token-classification checkpoint is needed".into(),
     })?)?;
-    let tokenizer_path = checkpoint
-        .tokenizer
-        .clone()
-        .ok_or_else(|| TrainError::Checkpoint {
-            path: model_dir.join("tokenizer.json"),
-            message: "missing; evaluation needs the checkpoint's tokenizer".into(),
-        })?;
     let max_length = config.max_sequence_length();
-    let tokenizer = Tokenizer::from_file(
-        &tokenizer_path,
-        config.common.pad_token_id.map(|p| p as u32),
-        Some(max_length),
-    )?;
+    let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, Some(max_length), "evaluation")?;
     let examples = read_dataset(data, Some(&labels))?;
     let encoder =
         TokenClassificationEncoder::new(tokenizer, labels.clone(), Some(max_length), false)?;
