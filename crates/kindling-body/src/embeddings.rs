@@ -4,7 +4,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::prelude::*;
 
 use crate::config::PositionIds;
-use crate::init::{hf_embedding, hf_layer_norm};
+use crate::init::{hf_embedding, hf_layer_norm, padded_lookup};
 use crate::kernels;
 
 /// The embedding block (`embeddings.*` in Hugging Face checkpoints).
@@ -26,6 +26,9 @@ pub struct Embeddings {
     /// The norm's epsilon, for kindling's fused kernel (Burn's `LayerNorm` keeps it private).
     #[module(skip)]
     pub layer_norm_eps: f64,
+    /// The word table's padding row, which gets no gradient (`padding_idx`).
+    #[module(skip)]
+    pub pad_token_id: Option<usize>,
 }
 
 impl Embeddings {
@@ -73,6 +76,7 @@ impl Embeddings {
             dropout: DropoutConfig::new(dropout).init(),
             position_ids,
             layer_norm_eps,
+            pad_token_id,
         }
     }
 
@@ -104,9 +108,13 @@ impl Embeddings {
         let position_ids = position_ids.unwrap_or_else(|| self.make_position_ids(&input_ids));
         let token_type_ids =
             token_type_ids.unwrap_or_else(|| Tensor::<2, Int>::zeros([batch, seq], &device));
-        let embeddings = self.word_embeddings.forward(input_ids)
+        let embeddings = padded_lookup(&self.word_embeddings, input_ids, self.pad_token_id)
             + self.token_type_embeddings.forward(token_type_ids);
-        let positions = self.position_embeddings.forward(position_ids);
+        let position_pad = match self.position_ids {
+            PositionIds::FromPadding { padding_idx } => Some(padding_idx),
+            PositionIds::Absolute => None,
+        };
+        let positions = padded_lookup(&self.position_embeddings, position_ids, position_pad);
         let normalized = kernels::add_layer_norm(
             embeddings,
             Some(positions),

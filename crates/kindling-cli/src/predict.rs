@@ -25,15 +25,30 @@ pub struct PredictArgs {
     /// Text classification: the k best labels (all with a large k); fill-mask: candidates.
     #[arg(long)]
     pub top_k: Option<usize>,
-    /// Question answering: the question (with --context).
+    /// Question answering: a question (with --context; repeat both for several, or give one
+    /// context for all the questions).
     #[arg(long, requires = "context")]
-    pub question: Option<String>,
+    pub question: Vec<String>,
     /// Question answering: the context the answer is taken from.
     #[arg(long, requires = "question")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
     /// Question answering: allow the empty answer (SQuAD v2 models).
     #[arg(long)]
     pub handle_impossible_answer: bool,
+    /// Question answering: tokens per window, special tokens included [default:
+    /// min(model_max_length, 384)].
+    #[arg(long)]
+    pub max_seq_len: Option<usize>,
+    /// Question answering: tokens of overlap between windows [default: min(max_seq_len / 2,
+    /// 128)].
+    #[arg(long)]
+    pub doc_stride: Option<usize>,
+    /// Question answering: the longest answer, in tokens.
+    #[arg(long, default_value_t = 15)]
+    pub max_answer_len: usize,
+    /// Question answering: keep answers to the model's tokens instead of whole words.
+    #[arg(long)]
+    pub no_align_to_words: bool,
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     pub device: String,
@@ -55,7 +70,15 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .cloned()
         .map(PipelineInput::Text)
         .collect();
-    if let (Some(question), Some(context)) = (&args.question, &args.context) {
+    let contexts: Vec<&String> = match args.context.len() {
+        1 => vec![&args.context[0]; args.question.len()],
+        n if n == args.question.len() => args.context.iter().collect(),
+        n => bail!(
+            "{} --question but {n} --context: give one context per question, or one for all",
+            args.question.len()
+        ),
+    };
+    for (question, context) in args.question.iter().zip(contexts) {
         inputs.push(PipelineInput::Question {
             question: question.clone(),
             context: context.clone(),
@@ -68,6 +91,10 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         task,
         top_k: args.top_k,
         handle_impossible_answer: args.handle_impossible_answer,
+        max_seq_len: args.max_seq_len,
+        doc_stride: args.doc_stride,
+        max_answer_len: args.max_answer_len,
+        align_to_words: !args.no_align_to_words,
         ..PipelineOptions::default()
     };
     let pipeline = load_pipeline(&args.model, &device, &options)?;

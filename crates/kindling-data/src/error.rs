@@ -193,6 +193,19 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
+    /// A question-answering record's field has a value it cannot take (or is missing).
+    #[error("{path}: {location}: field `{field}`: {message}")]
+    QuestionField {
+        /// The file.
+        path: PathBuf,
+        /// Where the question is: `line N` (JSON lines) or its JSON path
+        /// (`data[0].paragraphs[2].qas[1]`, SQuAD JSON).
+        location: String,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A tag read from a file is not in the label set.
     #[error("{path}:{line}: tag `{tag}` is not in the label set [{known}]")]
     UnknownLabel {

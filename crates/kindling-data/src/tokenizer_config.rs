@@ -20,6 +20,9 @@ pub struct TokenizerConfig {
     /// `clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output`: without it,
     /// `transformers` 5 skips the clean-up for BPE models.
     pub clean_up_for_bpe: bool,
+    /// `model_max_length`: the most tokens the tokenizer hands a model (`None` when absent or
+    /// `transformers`' "very large" placeholder).
+    pub model_max_length: Option<usize>,
 }
 
 fn token_content(value: Option<&Value>) -> Option<String> {
@@ -54,6 +57,11 @@ impl TokenizerConfig {
             clean_up_for_bpe: flag(
                 "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
             ),
+            model_max_length: value
+                .get("model_max_length")
+                .and_then(Value::as_u64)
+                .filter(|&n| n < 1 << 40)
+                .map(|n| n as usize),
         })
     }
 

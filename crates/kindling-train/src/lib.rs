@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod multiple_choice;
 pub mod optimizer;
 pub mod precision;
+pub mod question_answering;
 mod schedule;
 pub mod tasks;
 pub mod text_classification;

@@ -28,6 +28,7 @@ pub fn train(job: &TrainJob) -> Result<TaskReport, TrainError> {
         Task::MaskedLm => crate::fill_mask::train_job(job),
         Task::MultipleChoice => crate::multiple_choice::train_job(job),
         Task::SequenceClassification => crate::text_classification::train_job(job),
+        Task::QuestionAnswering => crate::question_answering::train_job(job),
         other => Err(unsupported(other, "training")),
     }
 }
@@ -102,6 +103,16 @@ pub fn evaluate(
                 crate::multiple_choice::eval_job(model_dir, data, batch_size, device)?;
             Ok(EvalOutput { task, json, text })
         }
+        Task::QuestionAnswering => {
+            let (json, text) = crate::question_answering::eval_job(
+                model_dir,
+                data,
+                &options.options,
+                batch_size,
+                device,
+            )?;
+            Ok(EvalOutput { task, json, text })
+        }
         Task::SequenceClassification => {
             let out = crate::text_classification::eval_job(
                 model_dir,
@@ -122,7 +133,7 @@ pub fn evaluate(
 
 fn unsupported(task: Task, what: &str) -> TrainError {
     TrainError::Data(format!(
-        "{what} for `{}` (head {task:?}) is not available; tasks: token-classification, text-classification, fill-mask, multiple-choice",
+        "{what} for `{}` (head {task:?}) is not available; tasks: token-classification, text-classification, question-answering, fill-mask, multiple-choice",
         task.pipeline_name()
     ))
 }

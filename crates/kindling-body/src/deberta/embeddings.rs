@@ -5,7 +5,7 @@
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 
-use crate::init::{hf_embedding, hf_layer_norm, hf_linear};
+use crate::init::{hf_embedding, hf_layer_norm, hf_linear, padded_lookup};
 use crate::kernels;
 
 /// The embedding block of a DeBERTa-v2 body.
@@ -27,6 +27,9 @@ pub struct DebertaV2Embeddings {
     /// The norm's epsilon, for kindling's fused kernel.
     #[module(skip)]
     pub layer_norm_eps: f64,
+    /// The word table's padding row, which gets no gradient (`padding_idx`).
+    #[module(skip)]
+    pub pad_token_id: Option<usize>,
 }
 
 /// Sizes of a [`DebertaV2Embeddings`].
@@ -72,6 +75,7 @@ impl DebertaV2Embeddings {
             layer_norm: hf_layer_norm(shape.hidden_size, shape.layer_norm_eps, device),
             dropout: DropoutConfig::new(shape.dropout).init(),
             layer_norm_eps: shape.layer_norm_eps,
+            pad_token_id: shape.pad_token_id,
         }
     }
 
@@ -87,7 +91,7 @@ impl DebertaV2Embeddings {
     ) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
-        let mut sum = self.word_embeddings.forward(input_ids);
+        let mut sum = padded_lookup(&self.word_embeddings, input_ids, self.pad_token_id);
         if let Some(table) = &self.position_embeddings {
             let ids = position_ids.unwrap_or_else(|| {
                 Tensor::<1, Int>::arange(0..seq as i64, &device)

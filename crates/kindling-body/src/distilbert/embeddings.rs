@@ -4,7 +4,7 @@
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::prelude::*;
 
-use crate::init::{hf_embedding, hf_layer_norm};
+use crate::init::{hf_embedding, hf_layer_norm, padded_lookup};
 use crate::kernels;
 
 /// The embedding block of a DistilBERT body.
@@ -23,6 +23,9 @@ pub struct DistilBertEmbeddings {
     /// The norm's epsilon, for kindling's fused kernel.
     #[module(skip)]
     pub layer_norm_eps: f64,
+    /// The word table's padding row, which gets no gradient (`padding_idx`).
+    #[module(skip)]
+    pub pad_token_id: Option<usize>,
 }
 
 /// `transformers`' `create_sinusoidal_embeddings`: row `pos`, column `j` is
@@ -73,6 +76,7 @@ impl DistilBertEmbeddings {
             layer_norm: hf_layer_norm(dim, layer_norm_eps, device),
             dropout: DropoutConfig::new(dropout).init(),
             layer_norm_eps,
+            pad_token_id,
         }
     }
 
@@ -90,7 +94,7 @@ impl DistilBertEmbeddings {
                 .expand([batch, seq])
         });
         let positions = self.position_embeddings.forward(position_ids);
-        let tokens = self.word_embeddings.forward(input_ids);
+        let tokens = padded_lookup(&self.word_embeddings, input_ids, self.pad_token_id);
         let normalized = kernels::add_layer_norm(
             tokens,
             Some(positions),

@@ -1,11 +1,13 @@
 //! Reading data sets: NER as CoNLL / IOB2 columns, JSON lines as `datasets` exports them, and
 //! XTREME PAN-X files; plain text for masked-LM training; multiple-choice JSON lines; for text
-//! classification, CSV / TSV with a header and JSON lines ([`read_text_classification`]).
+//! classification, CSV / TSV with a header and JSON lines ([`read_text_classification`]); for
+//! question answering, SQuAD JSON and its JSON lines ([`read_squad`]).
 
 mod choice;
 mod conll;
 mod jsonl;
 mod panx;
+mod squad;
 mod table;
 mod text;
 
@@ -15,6 +17,7 @@ pub use choice::{ChoiceExample, read_multiple_choice};
 pub use conll::read_conll;
 pub use jsonl::read_jsonl;
 pub use panx::{format_panx, read_panx, write_panx};
+pub use squad::{QaAnswer, QaExample, read_squad};
 pub use table::{
     RawLabel, RawValue, TableColumns, TableFormat, TableOrigin, TextClassificationExample,
     read_text_classification,

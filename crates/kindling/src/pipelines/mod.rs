@@ -2,6 +2,8 @@
 //! pipeline of that task returns, serialized the same way.
 //!
 //! - [`token_classification`]: entity spans (`aggregation_strategy="simple"`);
+//! - [`text_classification`]: `{label, score}`, or the `top_k` best labels;
+//! - [`question_answering`]: `{score, start, end, answer}`, or the `top_k` best answers;
 //! - [`fill_mask`]: top-k `{score, token, token_str, sequence}` per mask;
 //! - [`feature_extraction`]: the last hidden state per input, or pooled sentence embeddings;
 //!
@@ -13,6 +15,7 @@
 pub mod feature_extraction;
 pub mod fill_mask;
 mod loaded;
+pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
 
@@ -27,6 +30,7 @@ use crate::error::KindlingError;
 pub use feature_extraction::{FeatureExtractionPipeline, Features};
 pub use fill_mask::{FillMaskCandidate, FillMaskOutput, FillMaskPipeline};
 pub use loaded::LoadedCheckpoint;
+pub use question_answering::{Answer, QuestionAnsweringOutput, QuestionAnsweringPipeline};
 pub use token_classification::{Entity, NerPipeline};
 
 /// One input of a pipeline call.
@@ -72,14 +76,17 @@ pub struct PipelineOptions {
     pub top_k: Option<usize>,
     /// Tokens per forward pass, special tokens included (the model's window when `None`).
     pub max_seq_len: Option<usize>,
-    /// QA: tokens of overlap between context windows.
-    pub doc_stride: usize,
+    /// QA: tokens of overlap between context windows (`min(max_seq_len / 2, 128)` when
+    /// `None`).
+    pub doc_stride: Option<usize>,
     /// QA: the longest answer, in tokens.
     pub max_answer_len: usize,
     /// QA: the longest question, in tokens.
     pub max_question_len: usize,
     /// QA: whether the empty answer may win (SQuAD v2).
     pub handle_impossible_answer: bool,
+    /// QA: widen answers to whole words.
+    pub align_to_words: bool,
 }
 
 impl Default for PipelineOptions {
@@ -89,10 +96,11 @@ impl Default for PipelineOptions {
             task: None,
             top_k: None,
             max_seq_len: None,
-            doc_stride: 128,
+            doc_stride: None,
             max_answer_len: 15,
             max_question_len: 64,
             handle_impossible_answer: false,
+            align_to_words: true,
         }
     }
 }
@@ -174,6 +182,9 @@ pub fn load_pipeline(
         Task::SequenceClassification => Ok(Box::new(
             text_classification::TextClassificationPipeline::from_loaded(loaded, options)?,
         )),
+        Task::QuestionAnswering => Ok(Box::new(QuestionAnsweringPipeline::from_loaded(
+            loaded, options,
+        )?)),
         other => Err(KindlingError::File {
             path: dir.join("config.json"),
             message: format!(
