@@ -134,7 +134,10 @@ fn a_question_too_long_for_its_window_is_an_error_naming_it() {
         origin: "dev.json: data[0].paragraphs[0].qas[3]".into(),
     };
     let err = windowing.features(&[ex]).unwrap_err().to_string();
-    assert!(err.contains("qas[3]") && err.contains("doc_stride"), "{err}");
+    assert!(
+        err.contains("qas[3]") && err.contains("doc_stride"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,8 +168,7 @@ fn answers_equal_utils_qa_postprocessing() {
         })
         .collect();
     let features = windowing.features(&examples).unwrap();
-    let per_example: Vec<u64> =
-        serde_json::from_value(fx["windows_per_example"].clone()).unwrap();
+    let per_example: Vec<u64> = serde_json::from_value(fx["windows_per_example"].clone()).unwrap();
     for (i, n) in per_example.iter().enumerate() {
         let ours = features.iter().filter(|f| f.example == i).count() as u64;
         assert_eq!(ours, *n, "windows of example {i}");
@@ -187,7 +189,10 @@ fn answers_equal_utils_qa_postprocessing() {
                 serde_json::from_value(fx[&key]["predictions"].clone()).unwrap();
             assert_eq!(texts, want, "{key}");
             if v2 {
-                assert!(texts.iter().any(String::is_empty), "{key}: no null answer won");
+                assert!(
+                    texts.iter().any(String::is_empty),
+                    "{key}: no null answer won"
+                );
                 let diffs: Vec<f64> =
                     serde_json::from_value(fx[&key]["score_diff"].clone()).unwrap();
                 for (p, d) in ours.iter().zip(&diffs) {
@@ -205,8 +210,7 @@ fn metrics_equal_the_official_squad_scripts() {
     for case in fx["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let gold: Vec<Vec<String>> = serde_json::from_value(case["gold"].clone()).unwrap();
-        let predictions: Vec<String> =
-            serde_json::from_value(case["predictions"].clone()).unwrap();
+        let predictions: Vec<String> = serde_json::from_value(case["predictions"].clone()).unwrap();
         let v2 = squad_v2(&predictions, &gold);
         let want = case["v2"].as_object().unwrap();
         assert_eq!(
@@ -220,13 +224,19 @@ fn metrics_equal_the_official_squad_scripts() {
         );
         for (metric, value) in want {
             let (got, value) = (v2[metric], value.as_f64().unwrap());
-            assert!((got - value).abs() < 1e-9, "{name} v2 {metric}: {got} vs {value}");
+            assert!(
+                (got - value).abs() < 1e-9,
+                "{name} v2 {metric}: {got} vs {value}"
+            );
         }
         if let Some(want) = case["v1"].as_object() {
             let v1 = squad_v1(&predictions, &gold);
             for (metric, value) in want {
                 let (got, value) = (v1[metric], value.as_f64().unwrap());
-                assert!((got - value).abs() < 1e-9, "{name} v1 {metric}: {got} vs {value}");
+                assert!(
+                    (got - value).abs() < 1e-9,
+                    "{name} v1 {metric}: {got} vs {value}"
+                );
             }
         }
     }
@@ -325,7 +335,10 @@ fn the_pipeline_refuses_bad_inputs() {
         doc_stride: Some(30),
         ..PipelineOptions::default()
     };
-    let err = load_pipeline(&dir, &device, &options).err().unwrap().to_string();
+    let err = load_pipeline(&dir, &device, &options)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("doc_stride"), "{err}");
 }
 
@@ -359,11 +372,7 @@ fn bad_squad_files_name_the_file_question_and_field() {
             "{\"context\": \"short\", \"question\": \"q\", \"answers\": {\"text\": [\"shorter\"], \"answer_start\": [0]}}\n",
             vec!["past_end.jsonl", "line 1", "runs past"],
         ),
-        (
-            "empty.json",
-            "\n",
-            vec!["empty.json", "empty"],
-        ),
+        ("empty.json", "\n", vec!["empty.json", "empty"]),
     ];
     for (name, text, needles) in cases {
         let err = read_squad(write(name, text)).unwrap_err().to_string();
@@ -377,8 +386,8 @@ fn bad_squad_files_name_the_file_question_and_field() {
 fn the_sample_reads() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     for split in ["train", "validation"] {
-        let examples = read_squad(root.join(format!("data/question-answering-sample/{split}.json")))
-            .unwrap();
+        let examples =
+            read_squad(root.join(format!("data/question-answering-sample/{split}.json"))).unwrap();
         assert!(examples.len() >= 150, "{split}: {}", examples.len());
         assert!(examples.iter().all(|e| e.answers.len() == 1));
     }

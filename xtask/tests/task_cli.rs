@@ -97,8 +97,14 @@ fn a_tiny_model_learns_the_squad_sample() {
         after["exact_match"].as_f64().unwrap(),
         after["f1"].as_f64().unwrap(),
     );
-    assert!(em0 < 10.0 && f10 < 20.0, "the untrained model already answers: {before}");
-    assert!(em >= 40.0 && f1 >= 45.0, "exact match {em}, F1 {f1} after training");
+    assert!(
+        em0 < 10.0 && f10 < 20.0,
+        "the untrained model already answers: {before}"
+    );
+    assert!(
+        em >= 40.0 && f1 >= 45.0,
+        "exact match {em}, F1 {f1} after training"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["task"], "question-answering");
@@ -131,7 +137,9 @@ fn a_tiny_model_learns_the_squad_sample() {
             answer["start"].as_u64().unwrap() as usize,
             answer["end"].as_u64().unwrap() as usize,
         );
-        let context: Vec<char> = "Anna lives in Paris. Bruno works as a Baker.".chars().collect();
+        let context: Vec<char> = "Anna lives in Paris. Bruno works as a Baker."
+            .chars()
+            .collect();
         let text: String = context[start..end].iter().collect();
         assert_eq!(answer["answer"].as_str().unwrap(), text);
         assert!(answer["score"].as_f64().unwrap() > 0.0);
@@ -215,7 +223,10 @@ fn train_task(
         "train --task {task}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!("{task}: trained in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "{task}: trained in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -245,7 +256,11 @@ fn a_tiny_model_learns_the_text_classification_sample() {
         "the film was wonderful",
         "the food was awful",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let labels: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     println!("predict: {labels}");
     assert_eq!(labels[0]["label"], "positive");
@@ -270,5 +285,8 @@ fn a_tiny_model_learns_the_multiple_choice_sample() {
     let after = eval_task(&run, &validation, "multiple-choice");
     println!("multiple-choice after training: {after}");
     let accuracy = after["accuracy"].as_f64().unwrap();
-    assert!(accuracy >= 0.6, "accuracy {accuracy} (chance 0.25): {after}");
+    assert!(
+        accuracy >= 0.6,
+        "accuracy {accuracy} (chance 0.25): {after}"
+    );
 }

@@ -26,8 +26,9 @@ pub fn padded_lookup(
     padding_idx: Option<usize>,
 ) -> Tensor<3> {
     let out = embedding.forward(ids.clone());
+    // the table, a leaf, says whether gradients are tracked (an op's output never reports it)
     match padding_idx {
-        Some(pad) if out.is_require_grad() => {
+        Some(pad) if embedding.weight.val().is_require_grad() => {
             let mask = ids
                 .equal_elem(pad as i64)
                 .unsqueeze_dim::<3>(2)

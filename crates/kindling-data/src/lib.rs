@@ -43,10 +43,10 @@ pub use example::{NerExample, Origin};
 pub use labels::{IGNORE_INDEX, LabelSet};
 pub use order::batch_order;
 pub use readers::{
-    ChoiceExample, DatasetFormat, QaAnswer, QaExample, RawLabel, RawValue, TableColumns, TableFormat, TableOrigin,
-    TextClassificationExample, TextLine, detect_format, format_panx, read_conll, read_dataset,
-    read_jsonl, read_multiple_choice, read_panx, read_squad, read_text_classification, read_text_lines,
-    write_panx,
+    ChoiceExample, DatasetFormat, QaAnswer, QaExample, RawLabel, RawValue, TableColumns,
+    TableFormat, TableOrigin, TextClassificationExample, TextLine, detect_format, format_panx,
+    read_conll, read_dataset, read_jsonl, read_multiple_choice, read_panx, read_squad,
+    read_text_classification, read_text_lines, write_panx,
 };
 pub use rng::SeededRng;
 pub use synthetic::{

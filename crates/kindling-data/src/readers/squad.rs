@@ -93,10 +93,9 @@ impl Record<'_> {
                 .trim()
                 .parse()
                 .map_err(|_| self.invalid(field, format!("`{s}` is not a character offset"))),
-            other => Err(self.invalid(
-                field,
-                format!("expected a character offset, found {other}"),
-            )),
+            other => {
+                Err(self.invalid(field, format!("expected a character offset, found {other}")))
+            }
         }
     }
 
@@ -191,7 +190,12 @@ impl Record<'_> {
     }
 
     /// The question with its context, every answer checked against the context.
-    fn example(&self, context: String, title: String, default_id: String) -> Result<QaExample, DataError> {
+    fn example(
+        &self,
+        context: String,
+        title: String,
+        default_id: String,
+    ) -> Result<QaExample, DataError> {
         let id = match self.record.get("id") {
             None | Some(Value::Null) => default_id,
             Some(Value::String(s)) => s.clone(),
@@ -314,7 +318,10 @@ fn read_nested(path: &Path, root: &Map<String, Value>) -> Result<Vec<QaExample>,
     let array = |value, location: &str, field: &str| array(path, value, location, field);
     let object = |value, location: &str| object(path, value, location);
     let mut examples = Vec::new();
-    for (a, article) in array(root.get("data"), "(top level)", "data")?.iter().enumerate() {
+    for (a, article) in array(root.get("data"), "(top level)", "data")?
+        .iter()
+        .enumerate()
+    {
         let article_at = format!("data[{a}]");
         let article = object(article, &article_at)?;
         let title = match article.get("title") {

@@ -11,9 +11,13 @@ use kindling_data::{QaExample, read_squad};
 use kindling_heads::{AnyHead, Model};
 use kindling_import::{ModelLoadOptions, load_model};
 
-use super::{DEFAULT_MAX_LENGTH, PostProcessOptions, QaDataset, QaEvaluator, QaTrainingData, Windowing};
+use super::{
+    DEFAULT_MAX_LENGTH, PostProcessOptions, QaDataset, QaEvaluator, QaTrainingData, Windowing,
+};
 use crate::error::TrainError;
-use crate::job::{TaskOptions, TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation};
+use crate::job::{
+    TaskOptions, TaskReport, TrainJob, checkpoint_tokenizer, read_files, split_validation,
+};
 
 /// Reads the files; without `version_2_with_negative` every question must have an answer
 /// (SQuAD v1.1), as the v1.1 metric has nothing to compare an unanswerable question with.

@@ -14,7 +14,10 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 /// SQuAD's `normalize_answer`: lower case, no punctuation, no articles, single spaces.
 pub fn normalize_answer(text: &str) -> String {
     let lower = text.to_lowercase();
-    let no_punct: String = lower.chars().filter(|c| !PUNCTUATION.contains(*c)).collect();
+    let no_punct: String = lower
+        .chars()
+        .filter(|c| !PUNCTUATION.contains(*c))
+        .collect();
     let no_articles = remove_articles(&no_punct);
     no_articles.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -97,7 +100,9 @@ pub fn f1_v2(prediction: &str, gold: &str) -> f64 {
 
 /// Exact match after normalization (both versions).
 pub fn exact_match(prediction: &str, gold: &str) -> f64 {
-    f64::from(u8::from(normalize_answer(prediction) == normalize_answer(gold)))
+    f64::from(u8::from(
+        normalize_answer(prediction) == normalize_answer(gold),
+    ))
 }
 
 fn best(prediction: &str, golds: &[String], score: impl Fn(&str, &str) -> f64) -> f64 {

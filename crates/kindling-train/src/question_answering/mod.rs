@@ -73,10 +73,12 @@ impl QaDataset {
         let rows = indices
             .iter()
             .map(|&i| {
-                self.features.get(i).ok_or(kindling_data::DataError::ExampleIndex {
-                    index: i,
-                    len: self.features.len(),
-                })
+                self.features
+                    .get(i)
+                    .ok_or(kindling_data::DataError::ExampleIndex {
+                        index: i,
+                        len: self.features.len(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let longest = rows.iter().map(|f| f.len()).max().unwrap_or(0);

@@ -88,7 +88,9 @@ pub fn postprocess_predictions(
         .map(|(example, indices)| {
             predict_one(
                 example,
-                indices.iter().map(|&f| (&features[f], &start_logits[f], &end_logits[f])),
+                indices
+                    .iter()
+                    .map(|&f| (&features[f], &start_logits[f], &end_logits[f])),
                 options,
             )
         })

@@ -133,7 +133,8 @@ impl QuestionAnsweringPipeline {
             let shape = [chunk.len(), longest];
             let tensor =
                 |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), &self.device);
-            let input = BodyInput::new(tensor(ids), tensor(mask)).with_token_type_ids(tensor(types));
+            let input =
+                BodyInput::new(tensor(ids), tensor(mask)).with_token_type_ids(tensor(types));
             let AnyOutput::QuestionAnswering(output) = self.model.forward(input) else {
                 unreachable!("checked at load")
             };
@@ -197,12 +198,15 @@ impl QuestionAnsweringPipeline {
                 *s = 0.0;
                 *e = 0.0;
             }
-            for (s, e, score) in decode_spans(&start, &end, pre_top_k, self.max_answer_len, &desired)
+            for (s, e, score) in
+                decode_spans(&start, &end, pre_top_k, self.max_answer_len, &desired)
             {
                 let (a, b) = self.char_span(&window.encoding, s, e);
                 let target = text(a, b);
                 let lower = target.to_lowercase();
-                if let Some(known) = answers.iter_mut().find(|x| x.answer.to_lowercase() == lower)
+                if let Some(known) = answers
+                    .iter_mut()
+                    .find(|x| x.answer.to_lowercase() == lower)
                 {
                     known.score += f64::from(score);
                 } else {
