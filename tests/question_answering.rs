@@ -24,8 +24,8 @@ use kindling::train::question_answering::{
     PostProcessOptions, QaEvaluator, QaFeature, Windowing, postprocess_predictions, squad_v1,
     squad_v2,
 };
-use kindling::train::{AdamWSettings, TrainError, TrainingArguments, TrainingData, train};
-use kindling_tests::{fixtures_dir, test_device};
+use kindling::train::{TrainError, TrainingData, train};
+use kindling_tests::{assert_losses_follow, fixture_training_args, fixtures_dir, test_device};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -449,28 +449,7 @@ fn steps_follow_pytorch(run: &str, plain: &Device) {
     let expected = read_json(&root.join("expected.json"));
     let batches = read_json(&root.join("batches.json"));
     let data = MicroBatches(batches["micro_batches"].as_array().unwrap().clone());
-    let a = &expected["args"];
-    let total = a["total_steps"].as_u64().unwrap() as usize;
-    let args = TrainingArguments {
-        num_train_epochs: 1,
-        max_steps: Some(total),
-        batch_size: 1,
-        eval_batch_size: 1,
-        learning_rate: a["learning_rate"].as_f64().unwrap(),
-        warmup_ratio: a["warmup_steps"].as_f64().unwrap() / total as f64,
-        adamw: AdamWSettings {
-            weight_decay: a["weight_decay"].as_f64().unwrap(),
-            beta1: a["betas"][0].as_f64().unwrap(),
-            beta2: a["betas"][1].as_f64().unwrap(),
-            epsilon: a["adam_epsilon"].as_f64().unwrap(),
-        },
-        max_grad_norm: a["max_grad_norm"].as_f64(),
-        gradient_accumulation_steps: a["gradient_accumulation_steps"].as_u64().unwrap() as usize,
-        seed: 0,
-        shuffle: false,
-        progress: false,
-        ..TrainingArguments::default()
-    };
+    let args = fixture_training_args(&expected["args"]);
     let device = plain.clone().autodiff();
     let (model, _, _) =
         load_model(root.join("model"), &device, ModelLoadOptions::default()).unwrap();
@@ -486,14 +465,7 @@ fn steps_follow_pytorch(run: &str, plain: &Device) {
         |_| Ok(()),
     )
     .unwrap();
-    let ours = outcome.state.step_losses;
-    let theirs: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
-    assert_eq!(ours.len(), theirs.len(), "optimizer steps");
-    for (step, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-        let rel = ((o - t) / t).abs();
-        println!("{run} step {step:2}: kindling {o:.6}  torch {t:.6}  rel {rel:.2e}");
-        assert!(rel <= 1e-3, "{run} step {step}: loss {o} vs torch {t}");
-    }
+    assert_losses_follow(run, &outcome.state.step_losses, &expected);
 }
 
 test_device!(bert_span_head_twenty_steps_follow_pytorch);

@@ -193,6 +193,44 @@ pub fn max_abs_diff(
     worst
 }
 
+/// The `TrainingArguments` of a fixture's 20-step training run (`expected.json`'s `args`, as
+/// the task fixture scripts write them): one micro-batch per "example", in file order.
+pub fn fixture_training_args(a: &serde_json::Value) -> kindling::train::TrainingArguments {
+    let total = a["total_steps"].as_u64().unwrap() as usize;
+    kindling::train::TrainingArguments {
+        num_train_epochs: 1,
+        max_steps: Some(total),
+        batch_size: 1,
+        eval_batch_size: 1,
+        learning_rate: a["learning_rate"].as_f64().unwrap(),
+        warmup_ratio: a["warmup_steps"].as_f64().unwrap() / total as f64,
+        adamw: kindling::train::AdamWSettings {
+            weight_decay: a["weight_decay"].as_f64().unwrap(),
+            beta1: a["betas"][0].as_f64().unwrap(),
+            beta2: a["betas"][1].as_f64().unwrap(),
+            epsilon: a["adam_epsilon"].as_f64().unwrap(),
+        },
+        max_grad_norm: a["max_grad_norm"].as_f64(),
+        gradient_accumulation_steps: a["gradient_accumulation_steps"].as_u64().unwrap() as usize,
+        seed: 0,
+        shuffle: false,
+        progress: false,
+        ..kindling::train::TrainingArguments::default()
+    }
+}
+
+/// Asserts that every step's loss is within 1e-3 relative of PyTorch's (`expected.json`'s
+/// `losses`), printing each step.
+pub fn assert_losses_follow(run: &str, ours: &[f64], expected: &serde_json::Value) {
+    let theirs: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
+    assert_eq!(ours.len(), theirs.len(), "optimizer steps");
+    for (step, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+        let rel = ((o - t) / t).abs();
+        println!("{run} step {step:2}: kindling {o:.6}  torch {t:.6}  rel {rel:.2e}");
+        assert!(rel <= 1e-3, "{run} step {step}: loss {o} vs torch {t}");
+    }
+}
+
 /// The Rust blocks of the README and of the `docs/` pages that have any, compiled (and run,
 /// unless marked `no_run`) as doc-tests, so they cannot drift from the API.
 /// `xtask/tests/docs.rs` checks that every page with a Rust block is listed here.

@@ -24,10 +24,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn eval_json(model: &Path, data: &Path) -> serde_json::Value {
-    eval_task(model, data, "question-answering")
-}
-
 fn eval_task(model: &Path, data: &Path, task: &str) -> serde_json::Value {
     let out = xtask(&[
         "eval",
@@ -57,38 +53,19 @@ fn a_tiny_model_learns_the_squad_sample() {
     let model = root().join("tests/fixtures/question_answering/sample_model");
     let sample = root().join("data/question-answering-sample");
     let (train, validation) = (sample.join("train.json"), sample.join("validation.json"));
-    let before = eval_json(&model, &validation);
+    let before = eval_task(&model, &validation, "question-answering");
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let started = std::time::Instant::now();
-    let out = xtask(&[
-        "train",
-        "--task",
+    train_task(
+        &run,
         "question-answering",
-        "--model",
-        model.to_str().unwrap(),
-        "--train",
-        train.to_str().unwrap(),
-        "--validation",
-        validation.to_str().unwrap(),
-        "--epochs",
-        "8",
-        "--batch-size",
-        "16",
-        "--lr",
-        "2e-3",
-        "--no-progress",
-        "--output",
-        run.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "train: {}",
-        String::from_utf8_lossy(&out.stderr)
+        &model,
+        &train,
+        &validation,
+        &["--epochs", "8", "--batch-size", "16", "--lr", "2e-3"],
     );
-    let seconds = started.elapsed().as_secs_f64();
-    let after = eval_json(&run, &validation);
-    println!("before training: {before}\nafter {seconds:.0} s of training: {after}");
+    let after = eval_task(&run, &validation, "question-answering");
+    println!("before training: {before}\nafter training: {after}");
     let (em0, f10) = (
         before["exact_match"].as_f64().unwrap(),
         before["f1"].as_f64().unwrap(),

@@ -14,6 +14,9 @@ use tokenizers::{Encoding, TruncationDirection};
 
 use crate::error::TrainError;
 
+/// The classifier (or beginning-of-sequence) tokens, by name, a window may start with.
+const CLS_TOKENS: [&str; 4] = ["[CLS]", "<s>", "[cls]", "<cls>"];
+
 /// Cuts question/context pairs into windows for one checkpoint's tokenizer.
 #[derive(Clone)]
 pub struct Windowing {
@@ -118,9 +121,7 @@ impl Windowing {
         let pair_specials = inner
             .get_post_processor()
             .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, true));
-        let cls_id = ["[CLS]", "<s>", "[cls]", "<cls>"]
-            .iter()
-            .find_map(|t| inner.token_to_id(t));
+        let cls_id = CLS_TOKENS.iter().find_map(|t| inner.token_to_id(t));
         Ok(Self {
             tokenizer: inner,
             pad_id: tokenizer.pad_id(),
@@ -144,6 +145,11 @@ impl Windowing {
     /// The id batches are padded with.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
+    }
+
+    /// The classifier token's id, when the tokenizer has one.
+    pub fn cls_id(&self) -> Option<u32> {
+        self.cls_id
     }
 
     fn encode(&self, what: &str, origin: &str, text: &str) -> Result<Encoding, TrainError> {

@@ -54,9 +54,9 @@ fn scores(
         batch_size,
         options: postprocess_options(options),
     };
-    let (_, loss, metrics) = evaluator.run(model, device)?;
-    let mut json = serde_json::json!({ "loss": loss });
-    for (name, value) in metrics {
+    let (_, evaluation) = evaluator.run(model, device)?;
+    let mut json = serde_json::json!({ "loss": evaluation.loss });
+    for (name, value) in evaluation.metrics {
         json[name] = serde_json::json!(value);
     }
     Ok(json)

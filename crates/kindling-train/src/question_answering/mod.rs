@@ -81,22 +81,7 @@ impl QaDataset {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let longest = rows.iter().map(|f| f.len()).max().unwrap_or(0);
-        let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
-        for row in &rows {
-            let pad = longest - row.len();
-            ids.extend(row.input_ids.iter().map(|&v| i64::from(v)));
-            ids.extend(std::iter::repeat_n(i64::from(self.pad_id), pad));
-            mask.extend(std::iter::repeat_n(1i64, row.len()));
-            mask.extend(std::iter::repeat_n(0, pad));
-            types.extend(row.token_type_ids.iter().map(|&v| i64::from(v)));
-            types.extend(std::iter::repeat_n(0, pad));
-        }
-        let shape = [rows.len(), longest];
-        let tensor = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), device);
-        Ok(BodyInput::new(tensor(ids), tensor(mask))
-            .with_token_type_ids(tensor(types))
-            .into())
+        Ok(windows_input(&rows, self.pad_id, device).into())
     }
 
     /// The span targets of the windows at `indices`.
@@ -113,6 +98,25 @@ impl QaDataset {
             end_positions: column(|p| p.1),
         })
     }
+}
+
+/// Windows padded on the right with `pad_id` to the longest, as body input (ids, mask and
+/// segment ids).
+pub fn windows_input(rows: &[&QaFeature], pad_id: u32, device: &Device) -> BodyInput {
+    let longest = rows.iter().map(|f| f.len()).max().unwrap_or(0);
+    let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let pad = longest - row.len();
+        ids.extend(row.input_ids.iter().map(|&v| i64::from(v)));
+        ids.extend(std::iter::repeat_n(i64::from(pad_id), pad));
+        mask.extend(std::iter::repeat_n(1i64, row.len()));
+        mask.extend(std::iter::repeat_n(0, pad));
+        types.extend(row.token_type_ids.iter().map(|&v| i64::from(v)));
+        types.extend(std::iter::repeat_n(0, pad));
+    }
+    let shape = [rows.len(), longest];
+    let tensor = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), device);
+    BodyInput::new(tensor(ids), tensor(mask)).with_token_type_ids(tensor(types))
 }
 
 /// Windows with their span targets as training data for a question-answering model.
@@ -237,12 +241,12 @@ pub struct QaEvaluator<'a> {
 }
 
 impl QaEvaluator<'_> {
-    /// The predictions, mean loss and metrics.
+    /// The predictions, with the mean loss and the metrics.
     pub fn run(
         &self,
         model: &Model<AnyBody, AnyHead>,
         device: &Device,
-    ) -> Result<(Vec<QaPrediction>, f64, BTreeMap<String, f64>), TrainError> {
+    ) -> Result<(Vec<QaPrediction>, Evaluation), TrainError> {
         let logits = predict_windows(model, self.data, self.batch_size, device)?;
         let predictions = postprocess_predictions(
             &self.data.examples,
@@ -256,7 +260,11 @@ impl QaEvaluator<'_> {
             &predictions,
             self.options.version_2_with_negative,
         );
-        Ok((predictions, logits.loss, metrics))
+        let evaluation = Evaluation {
+            loss: logits.loss,
+            metrics,
+        };
+        Ok((predictions, evaluation))
     }
 }
 
@@ -266,7 +274,6 @@ impl Evaluator<AnyHead> for QaEvaluator<'_> {
         model: &Model<AnyBody, AnyHead>,
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
-        let (_, loss, metrics) = self.run(model, device)?;
-        Ok(Evaluation { loss, metrics })
+        Ok(self.run(model, device)?.1)
     }
 }

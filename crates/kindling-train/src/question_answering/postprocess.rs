@@ -126,8 +126,9 @@ fn predict_one<'a>(
             });
         }
         let offsets = &feature.context_offsets;
+        let ends = top_indices(end, options.n_best_size);
         for s in top_indices(start, options.n_best_size) {
-            for e in top_indices(end, options.n_best_size) {
+            for &e in &ends {
                 let (Some(Some(so)), Some(Some(eo))) = (offsets.get(s), offsets.get(e)) else {
                     continue;
                 };

@@ -7,11 +7,10 @@
 //! best `top_k` returned as `{score, start, end, answer}` (character offsets into the context).
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use kindling_body::{AnyBody, BodyInput};
+use kindling_body::AnyBody;
 use kindling_data::TokenizerConfig;
 use kindling_heads::{AnyHead, AnyOutput, Model, Task};
-use kindling_train::question_answering::{QaFeature, Windowing};
+use kindling_train::question_answering::{QaFeature, Windowing, windows_input};
 use serde::Serialize;
 
 use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
@@ -19,6 +18,9 @@ use crate::error::KindlingError;
 
 /// The window the pipeline uses when the model allows more (`max_seq_len`'s default).
 const DEFAULT_MAX_SEQ_LEN: usize = 384;
+
+/// A window's start and end logits, over its own tokens.
+type SpanLogits = (Vec<f32>, Vec<f32>);
 
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,7 +50,6 @@ pub enum QuestionAnsweringOutput {
 pub struct QuestionAnsweringPipeline {
     model: Model<AnyBody, AnyHead>,
     windowing: Windowing,
-    cls_id: Option<u32>,
     top_k: usize,
     max_answer_len: usize,
     handle_impossible_answer: bool,
@@ -100,12 +101,8 @@ impl QuestionAnsweringPipeline {
         }
         let windowing = Windowing::new(&loaded.tokenizer, max_seq_len, doc_stride)
             .map_err(|e| input_error("tokenizer", e.to_string()))?;
-        let cls_id = ["[CLS]", "<s>", "[cls]", "<cls>"]
-            .iter()
-            .find_map(|t| loaded.tokenizer.inner().token_to_id(t));
         Ok(Self {
             windowing,
-            cls_id,
             top_k: options.top_k.unwrap_or(1),
             max_answer_len: options.max_answer_len,
             handle_impossible_answer: options.handle_impossible_answer,
@@ -116,25 +113,12 @@ impl QuestionAnsweringPipeline {
     }
 
     /// Start and end logits of every window (over its own tokens).
-    fn logits(&self, windows: &[QaFeature]) -> Result<Vec<(Vec<f32>, Vec<f32>)>, KindlingError> {
+    fn logits(&self, windows: &[QaFeature]) -> Result<Vec<SpanLogits>, KindlingError> {
         let mut out = Vec::with_capacity(windows.len());
         for chunk in windows.chunks(8) {
             let longest = chunk.iter().map(QaFeature::len).max().unwrap_or(0);
-            let (mut ids, mut mask, mut types) = (Vec::new(), Vec::new(), Vec::new());
-            for w in chunk {
-                let pad = longest - w.len();
-                ids.extend(w.input_ids.iter().map(|&v| i64::from(v)));
-                ids.extend(std::iter::repeat_n(i64::from(self.windowing.pad_id()), pad));
-                mask.extend(std::iter::repeat_n(1i64, w.len()));
-                mask.extend(std::iter::repeat_n(0i64, pad));
-                types.extend(w.token_type_ids.iter().map(|&v| i64::from(v)));
-                types.extend(std::iter::repeat_n(0i64, pad));
-            }
-            let shape = [chunk.len(), longest];
-            let tensor =
-                |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), &self.device);
-            let input =
-                BodyInput::new(tensor(ids), tensor(mask)).with_token_type_ids(tensor(types));
+            let rows: Vec<&QaFeature> = chunk.iter().collect();
+            let input = windows_input(&rows, self.windowing.pad_id(), &self.device);
             let AnyOutput::QuestionAnswering(output) = self.model.forward(input) else {
                 unreachable!("checked at load")
             };
@@ -181,16 +165,16 @@ impl QuestionAnsweringPipeline {
         };
         let mut min_null_score = 1_000_000f64;
         let mut answers: Vec<Answer> = Vec::new();
+        let cls_id = self.windowing.cls_id();
         for (window, (start, end)) in windows.iter().zip(&logits) {
             let desired: Vec<bool> = window
                 .context_offsets
                 .iter()
                 .zip(&window.input_ids)
-                .map(|(offset, &id)| offset.is_some() || Some(id) == self.cls_id)
+                .map(|(offset, &id)| offset.is_some() || Some(id) == cls_id)
                 .collect();
-            let start = masked_softmax(start, &desired);
-            let end = masked_softmax(end, &desired);
-            let (mut start, mut end) = (start, end);
+            let mut start = masked_softmax(start, &desired);
+            let mut end = masked_softmax(end, &desired);
             if self.handle_impossible_answer && !start.is_empty() {
                 min_null_score = min_null_score.min(f64::from(start[0] * end[0]));
             }
@@ -281,9 +265,9 @@ fn decode_spans(
     // Only spans with s <= e < s + max_answer_len can score above 0; the zero-score rest is
     // only reached when there are fewer such spans than `top_k`.
     let mut flat: Vec<(usize, f32)> = Vec::new();
-    for s in 0..n {
-        for e in s..n.min(s + max_answer_len) {
-            flat.push((s * n + e, start[s] * end[e]));
+    for (s, &p_start) in start.iter().enumerate() {
+        for (e, &p_end) in end.iter().enumerate().take(s + max_answer_len).skip(s) {
+            flat.push((s * n + e, p_start * p_end));
         }
     }
     if top_k == 1 {
