@@ -161,6 +161,7 @@ fn fixtures_cover_the_required_shapes() {
         "distilbert",
         "electra",
         "deberta-v2",
+        "modernbert",
     ] {
         assert!(archs.contains(a), "no `{a}` fixture: {archs:?}");
     }

@@ -167,9 +167,9 @@ fn all_heads(device: &Device) {
     let names = case_names("heads");
     assert_eq!(
         names.len(),
-        49,
-        "every head x {{BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA, DeBERTa-v3, DeBERTa-v2}}: \
-         {names:?}"
+        63,
+        "every head x {{BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA, DeBERTa-v3, DeBERTa-v2, \
+         ModernBERT (cls), ModernBERT (mean)}}: {names:?}"
     );
     for name in names {
         check_case(&name, device);

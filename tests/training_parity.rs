@@ -7,8 +7,9 @@
 //!
 //! Oracle: `tests/fixtures/training_fixture.py` (torch 2.9.0, transformers 5.24.0), files in
 //! `tests/fixtures/training/` (BERT), `tests/fixtures/training_distilbert/` (DistilBERT,
-//! whose batches have no token types) and `tests/fixtures/training_deberta/` (DeBERTa-v3
-//! style, no token types).
+//! whose batches have no token types), `tests/fixtures/training_deberta/` (DeBERTa-v3
+//! style, no token types) and `tests/fixtures/training_modernbert/` (ModernBERT, sliding-window
+//! layers narrower than the batches).
 
 use std::path::PathBuf;
 
@@ -28,6 +29,8 @@ const BERT: &str = "training";
 const DISTILBERT: &str = "training_distilbert";
 /// The DeBERTa-v3-style run's directory.
 const DEBERTA: &str = "training_deberta";
+/// The ModernBERT run's directory.
+const MODERNBERT: &str = "training_modernbert";
 
 fn fixture(run: &str) -> PathBuf {
     fixtures_dir().join(run)
@@ -176,6 +179,14 @@ test_device!(deberta_twenty_steps_follow_pytorch);
 /// bias.
 fn deberta_twenty_steps_follow_pytorch(plain: &Device) {
     steps_follow_pytorch(DEBERTA, plain);
+}
+
+test_device!(modernbert_twenty_steps_follow_pytorch);
+
+/// ModernBERT: the gradients flow through the rotations, the GeGLU halves, the bias-free norms
+/// and the sliding window (the kernel's backward skips the keys outside it).
+fn modernbert_twenty_steps_follow_pytorch(plain: &Device) {
+    steps_follow_pytorch(MODERNBERT, plain);
 }
 
 fn steps_follow_pytorch(run: &str, plain: &Device) {

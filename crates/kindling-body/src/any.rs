@@ -6,6 +6,7 @@ use crate::body::{Body, BodyInput, BodyOutput, OutputOptions};
 use crate::deberta::{DebertaV2Body, DebertaV2BodyConfig};
 use crate::distilbert::{DistilBertBody, DistilBertBodyConfig};
 use crate::encoder::{EncoderBody, EncoderBodyConfig};
+use crate::modernbert::{ModernBertBody, ModernBertBodyConfig};
 
 // One per model, and the Module derive wants the variants unboxed.
 #[allow(clippy::large_enum_variant)]
@@ -19,6 +20,8 @@ pub enum AnyBody {
     DistilBert(DistilBertBody),
     /// DeBERTa-v2/v3.
     DebertaV2(DebertaV2Body),
+    /// ModernBERT.
+    ModernBert(ModernBertBody),
 }
 
 /// The Burn config of an [`AnyBody`].
@@ -30,6 +33,8 @@ pub enum AnyBodyConfig {
     DistilBert(DistilBertBodyConfig),
     /// A DeBERTa-v2/v3 body.
     DebertaV2(DebertaV2BodyConfig),
+    /// A ModernBERT body.
+    ModernBert(ModernBertBodyConfig),
 }
 
 impl AnyBodyConfig {
@@ -53,6 +58,7 @@ impl AnyBodyConfig {
             Self::Encoder(c) => AnyBody::Encoder(c.init(device)),
             Self::DistilBert(c) => AnyBody::DistilBert(c.init(device)),
             Self::DebertaV2(c) => AnyBody::DebertaV2(c.init(device)),
+            Self::ModernBert(c) => AnyBody::ModernBert(c.init(device)),
         }
     }
 }
@@ -63,6 +69,7 @@ macro_rules! each_body {
             AnyBody::Encoder($body) => $expr,
             AnyBody::DistilBert($body) => $expr,
             AnyBody::DebertaV2($body) => $expr,
+            AnyBody::ModernBert($body) => $expr,
         }
     };
 }
@@ -83,6 +90,12 @@ impl From<EncoderBody> for AnyBody {
 impl From<DistilBertBody> for AnyBody {
     fn from(body: DistilBertBody) -> Self {
         Self::DistilBert(body)
+    }
+}
+
+impl From<ModernBertBody> for AnyBody {
+    fn from(body: ModernBertBody) -> Self {
+        Self::ModernBert(body)
     }
 }
 

@@ -8,7 +8,8 @@
 //! ELECTRA's narrower embeddings) is data in [`EncoderBodyConfig`]. [`DistilBertBody`] computes
 //! the same layers under DistilBERT's own module tree. [`DebertaV2Body`] (DeBERTa-v2/v3)
 //! computes attention differently (disentangled relative positions), so it is a body type of
-//! its own.
+//! its own, as is [`ModernBertBody`] (rotary positions, alternating global and sliding-window
+//! layers, pre-norm GeGLU layers).
 //!
 //! Module and field names follow the Hugging Face state dict (`embeddings.word_embeddings`,
 //! `encoder.layer.N.attention.self_attention.query`, `transformer.layer.N.ffn.lin1`, ...), so
@@ -40,6 +41,7 @@ mod encoder;
 mod error;
 mod init;
 mod layer;
+pub mod modernbert;
 pub mod names;
 mod pooler;
 
@@ -50,9 +52,9 @@ pub use attention::{
 };
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
 pub use config::{
-    BertFamilyConfig, CommonConfig, DebertaV2Config, DistilBertConfig, FamilyConfig, HfConfig,
-    ModelType, PosAttTypes, PositionEmbeddingType, PositionIds, ProblemType, SUPPORTED_MODEL_TYPES,
-    SizeProbe,
+    BertFamilyConfig, ClassifierPooling, CommonConfig, DebertaV2Config, DistilBertConfig,
+    FamilyConfig, HfConfig, ModelType, ModernBertConfig, PosAttTypes, PositionEmbeddingType,
+    PositionIds, ProblemType, SUPPORTED_MODEL_TYPES, SizeProbe,
 };
 pub use deberta::{DebertaV2Body, DebertaV2BodyConfig};
 pub use distilbert::{DistilBertBody, DistilBertBodyConfig};
@@ -63,4 +65,5 @@ pub use init::{hf_embedding, hf_layer_norm, hf_linear};
 /// kindling's CPU kernels (the `kindling-kernels` crate), as `kindling_body::kernels`.
 pub use kindling_kernels as kernels;
 pub use layer::{EncoderLayer, Intermediate, LayerOutput};
+pub use modernbert::{ModernBertBody, ModernBertBodyConfig};
 pub use pooler::Pooler;

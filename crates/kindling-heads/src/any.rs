@@ -60,6 +60,8 @@ impl HeadSpec {
     }
 }
 
+// One per task, and the Module derive wants the variants unboxed.
+#[allow(clippy::large_enum_variant)]
 /// Any of kindling's heads.
 #[derive(Module, Debug)]
 pub enum AnyHead {
@@ -152,17 +154,23 @@ impl AnyHead {
             return Ok(None);
         }
         let recipe = HeadRecipe::for_config(config)?;
+        let prediction_head = || {
+            recipe
+                .prediction_head
+                .map(|head| head.init(hidden, std, device))
+        };
         Ok(Some(match spec.task {
             Task::Base => return Ok(None),
-            Task::TokenClassification => {
-                AnyHead::TokenClassification(TokenClassificationHead::new(
+            Task::TokenClassification => AnyHead::TokenClassification(
+                TokenClassificationHead::new(
                     hidden,
                     labels.len(),
                     recipe.token_dropout,
                     std,
                     device,
-                ))
-            }
+                )
+                .with_prediction_head(prediction_head()),
+            ),
             Task::SequenceClassification => AnyHead::SequenceClassification(
                 SequenceClassificationHead::new(
                     recipe.sequence_style,
@@ -175,22 +183,31 @@ impl AnyHead {
                 .with_problem_type(spec.problem_type.or(config.common.problem_type)),
             ),
             Task::QuestionAnswering => AnyHead::QuestionAnswering(
-                QuestionAnsweringHead::new(hidden, std, device).with_dropout(recipe.qa_dropout),
+                QuestionAnsweringHead::new(hidden, std, device)
+                    .with_dropout(recipe.qa_dropout)
+                    .with_prediction_head(prediction_head()),
             ),
             Task::MultipleChoice => {
                 AnyHead::MultipleChoice(MultipleChoiceHead::new(recipe.choice, hidden, std, device))
             }
-            Task::MaskedLm => AnyHead::MaskedLm(MaskedLmHead::new(
-                recipe.masked_lm,
-                hidden,
-                config.embedding_size(),
-                config.vocab_size(),
-                config.hidden_act(),
-                config.layer_norm_eps(),
-                std,
-                !config.tie_word_embeddings(),
-                device,
-            )),
+            Task::MaskedLm => {
+                let head = recipe.prediction_head;
+                let lm = MaskedLmHead::new(
+                    recipe.masked_lm,
+                    hidden,
+                    config.embedding_size(),
+                    config.vocab_size(),
+                    head.map_or(config.hidden_act(), |h| h.activation),
+                    head.map_or(config.layer_norm_eps(), |h| h.norm_eps),
+                    std,
+                    !config.tie_word_embeddings(),
+                    device,
+                );
+                AnyHead::MaskedLm(match head {
+                    Some(h) => lm.with_biases(h.dense_bias, h.norm_bias, h.decoder_bias),
+                    None => lm,
+                })
+            }
             Task::SentenceEmbedding => AnyHead::SentenceEmbedding(SentenceEmbeddingHead::new(
                 hidden,
                 spec.pooling,

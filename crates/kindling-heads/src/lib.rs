@@ -33,6 +33,7 @@ pub mod loss;
 mod masked_lm;
 mod mount;
 mod multiple_choice;
+mod prediction_head;
 mod question_answering;
 mod recipe;
 mod sentence_embedding;
@@ -48,11 +49,13 @@ pub use mount::{Model, ModelInput};
 pub use multiple_choice::{
     ChoiceLayout, ChoiceRecipe, ChoiceVector, MultipleChoiceHead, MultipleChoiceOutput,
 };
+pub use prediction_head::{PredictionHead, PredictionHeadRecipe};
 pub use question_answering::{QuestionAnsweringHead, QuestionAnsweringOutput, SpanLabels};
 pub use recipe::HeadRecipe;
 pub use sentence_embedding::{Pooling, SentenceEmbeddingHead, SentenceEmbeddingOutput};
 pub use sequence_classification::{
-    FirstTokenClassifier, PreClassifier, SequenceClassificationHead, SequenceClassificationOutput,
+    ContextPooledClassifier, ContextPooler, FirstTokenClassifier, PreClassifier,
+    PredictedClassifier, SequenceClassificationHead, SequenceClassificationOutput,
     SequenceClassifier, SequenceClassifierStyle, SequenceLabels,
 };
 pub use task::Task;

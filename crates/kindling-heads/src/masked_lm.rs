@@ -29,6 +29,10 @@ pub enum MaskedLmLayout {
     /// config's `hidden_act`, always tied (the head multiplies by the word embeddings; it has
     /// no decoder). `legacy: true` checkpoints use [`Bert`](Self::Bert)'s `cls.predictions`.
     DebertaV2,
+    /// ModernBERT: `head.{dense,norm}` (biases only under `classifier_bias` / `norm_bias`),
+    /// `classifier_activation`, and `decoder` tied to the token embeddings, with its bias
+    /// (`decoder.bias`) under `decoder_bias`.
+    ModernBert,
 }
 
 /// Vocabulary logits per token.
@@ -42,8 +46,8 @@ pub struct MaskedLmHead {
     pub dense: Linear,
     /// Norm after the transform's activation.
     pub layer_norm: LayerNorm,
-    /// Output bias `[vocab]`.
-    pub bias: Param<Tensor<1>>,
+    /// Output bias `[vocab]`; `None` for ModernBERT's `decoder_bias: false`.
+    pub bias: Option<Param<Tensor<1>>>,
     /// An untied decoder (`hidden -> vocab`, no bias); `None` when tied to the embeddings.
     pub decoder: Option<Linear>,
     /// Tensor names and activation.
@@ -80,9 +84,10 @@ impl MaskedLmHead {
         device: &Device,
     ) -> Self {
         let activation = match layout {
-            MaskedLmLayout::Bert | MaskedLmLayout::DistilBert | MaskedLmLayout::DebertaV2 => {
-                hidden_act
-            }
+            MaskedLmLayout::Bert
+            | MaskedLmLayout::DistilBert
+            | MaskedLmLayout::DebertaV2
+            | MaskedLmLayout::ModernBert => hidden_act,
             MaskedLmLayout::Roberta | MaskedLmLayout::Electra => HiddenAct::Gelu,
         };
         let untied = untied && layout != MaskedLmLayout::DebertaV2;
@@ -94,7 +99,7 @@ impl MaskedLmHead {
         Self {
             dense: hf_linear(hidden_size, width, initializer_range, device),
             layer_norm: hf_layer_norm(width, layer_norm_eps, device),
-            bias: Param::from_tensor(Tensor::zeros([vocab_size], device)),
+            bias: Some(Param::from_tensor(Tensor::zeros([vocab_size], device))),
             decoder,
             layout,
             activation,
@@ -102,12 +107,27 @@ impl MaskedLmHead {
         }
     }
 
+    /// Drops the biases a ModernBERT config turns off: `head.dense`'s (`classifier_bias`),
+    /// `head.norm`'s (`norm_bias`) and the decoder's (`decoder_bias`).
+    pub fn with_biases(mut self, dense: bool, norm: bool, output: bool) -> Self {
+        if !dense {
+            self.dense.bias = None;
+        }
+        if !norm {
+            self.layer_norm.beta = None;
+        }
+        if !output {
+            self.bias = None;
+        }
+        self
+    }
+
     fn prefix(&self) -> &'static str {
         match self.layout {
             MaskedLmLayout::Bert => "cls.predictions",
             MaskedLmLayout::Roberta => "lm_head",
             MaskedLmLayout::DebertaV2 => "lm_predictions.lm_head",
-            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra => "",
+            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra | MaskedLmLayout::ModernBert => "",
         }
     }
 
@@ -133,6 +153,14 @@ impl MaskedLmHead {
                 ("layer_norm.bias", "generator_predictions.LayerNorm.bias"),
                 ("bias", "generator_lm_head.bias"),
                 ("decoder.weight", "generator_lm_head.weight"),
+            ],
+            MaskedLmLayout::ModernBert => &[
+                ("dense.weight", "head.dense.weight"),
+                ("dense.bias", "head.dense.bias"),
+                ("layer_norm.weight", "head.norm.weight"),
+                ("layer_norm.bias", "head.norm.bias"),
+                ("bias", "decoder.bias"),
+                ("decoder.weight", "decoder.weight"),
             ],
             MaskedLmLayout::Bert | MaskedLmLayout::Roberta | MaskedLmLayout::DebertaV2 => &[],
         }
@@ -163,7 +191,10 @@ impl Head for MaskedLmHead {
             }
         };
         let vocab = scores.dims()[1];
-        let logits = scores + self.bias.val().reshape([1, vocab]);
+        let logits = match &self.bias {
+            Some(bias) => scores + bias.val().reshape([1, vocab]),
+            None => scores,
+        };
         MaskedLmOutput {
             logits: logits.reshape([batch, seq, vocab]),
         }
@@ -213,7 +244,7 @@ impl Head for MaskedLmHead {
     fn module_path(&self, hf_name: &str) -> Option<String> {
         if matches!(
             self.layout,
-            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra
+            MaskedLmLayout::DistilBert | MaskedLmLayout::Electra | MaskedLmLayout::ModernBert
         ) {
             return self
                 .flat_names()

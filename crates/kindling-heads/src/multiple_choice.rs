@@ -1,6 +1,6 @@
 //! Multiple choice (`*ForMultipleChoice`): one score per choice, from the pooler output (BERT,
 //! RoBERTa), or from a summary of the sequence (DistilBERT's `pre_classifier`, ELECTRA's
-//! `sequence_summary`, DeBERTa's `pooler`).
+//! `sequence_summary`, DeBERTa's `pooler`, ModernBERT's `head`).
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
@@ -10,6 +10,7 @@ use kindling_body::{BodyOutput, HiddenAct, hf_linear, names};
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
 use crate::loss::{IGNORE_INDEX, cross_entropy_with_ignore};
+use crate::prediction_head::{PredictionHead, PredictionHeadRecipe};
 
 /// Which vector of a sequence the choice score is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,11 @@ pub enum ChoiceVector {
     /// The mean over every position, padding included, as `SequenceSummary` takes it
     /// (`summary_type: mean`).
     Mean,
+    /// The first real token's hidden state (ModernBERT's `cls` pooling reads the position of
+    /// `attention_mask.argmax`).
+    FirstReal,
+    /// The mean over the real tokens (ModernBERT's `mean` pooling).
+    MaskedMean,
 }
 
 /// Whose tensor names the summary projection takes.
@@ -37,6 +43,8 @@ pub enum ChoiceLayout {
     /// `pooler.dense` + `pooler_hidden_act` + dropout + `classifier` (DeBERTa's context
     /// pooler).
     ContextPooler,
+    /// ModernBERT's `head` (dense, activation, norm) + dropout + `classifier`.
+    PredictionHead,
 }
 
 /// The recipe of a fresh [`MultipleChoiceHead`].
@@ -52,6 +60,8 @@ pub struct ChoiceRecipe {
     pub first_dropout: f64,
     /// Dropout before `classifier`.
     pub dropout: f64,
+    /// ModernBERT's prediction head, for [`ChoiceLayout::PredictionHead`].
+    pub head: Option<PredictionHeadRecipe>,
 }
 
 impl ChoiceRecipe {
@@ -63,6 +73,7 @@ impl ChoiceRecipe {
             activation: None,
             first_dropout: 0.0,
             dropout,
+            head: None,
         }
     }
 }
@@ -76,6 +87,8 @@ pub struct MultipleChoiceHead {
     pub first_dropout: Dropout,
     /// The projection (`pre_classifier`, `sequence_summary.summary`), when the recipe has one.
     pub projection: Option<Linear>,
+    /// ModernBERT's `head`, when the recipe has one.
+    pub head: Option<PredictionHead>,
     /// Dropout before the classifier.
     pub dropout: Dropout,
     /// `hidden -> 1`.
@@ -110,8 +123,17 @@ impl MultipleChoiceHead {
     ) -> Self {
         Self {
             first_dropout: DropoutConfig::new(recipe.first_dropout).init(),
-            projection: (recipe.layout != ChoiceLayout::Plain)
-                .then(|| hf_linear(hidden_size, hidden_size, initializer_range, device)),
+            projection: (!matches!(
+                recipe.layout,
+                ChoiceLayout::Plain | ChoiceLayout::PredictionHead
+            ))
+            .then(|| hf_linear(hidden_size, hidden_size, initializer_range, device)),
+            head: match recipe.layout {
+                ChoiceLayout::PredictionHead => recipe
+                    .head
+                    .map(|head| head.init(hidden_size, initializer_range, device)),
+                _ => None,
+            },
             dropout: DropoutConfig::new(recipe.dropout).init(),
             classifier: hf_linear(hidden_size, 1, initializer_range, device),
             activation: recipe.activation,
@@ -123,7 +145,7 @@ impl MultipleChoiceHead {
 
     fn projection_name(&self) -> Option<&'static str> {
         match self.layout {
-            ChoiceLayout::Plain => None,
+            ChoiceLayout::Plain | ChoiceLayout::PredictionHead => None,
             ChoiceLayout::PreClassifier => Some("pre_classifier"),
             ChoiceLayout::SequenceSummary => Some("sequence_summary.summary"),
             ChoiceLayout::ContextPooler => Some("pooler.dense"),
@@ -148,12 +170,19 @@ impl Head for MultipleChoiceHead {
                 .slice([0..rows, seq - 1..seq, 0..width])
                 .reshape([rows, width]),
             ChoiceVector::Mean => hidden.mean_dim(1).reshape([rows, width]),
+            ChoiceVector::FirstReal => first_real_token(hidden, context.attention_mask.clone()),
+            ChoiceVector::MaskedMean => {
+                crate::sequence_classification::masked_mean(hidden, context.attention_mask.clone())
+            }
         };
         if let Some(projection) = &self.projection {
             x = projection.forward(kernels::dropout(x, &self.first_dropout));
         }
         if let Some(activation) = self.activation {
             x = activation.forward(x);
+        }
+        if let Some(head) = &self.head {
+            x = head.forward(x);
         }
         let choices = context.num_choices.unwrap_or(rows).max(1);
         let scores = self.classifier.forward(kernels::dropout(x, &self.dropout));
@@ -202,4 +231,24 @@ impl Head for MultipleChoiceHead {
         }
         Some(names::hf_to_kindling(hf_name))
     }
+}
+
+/// The hidden state at each row's first real token (`attention_mask.argmax(-1)`, which is
+/// position 0 for a row without one): `[rows, seq, width]` to `[rows, width]`.
+fn first_real_token(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
+    let [rows, seq, width] = hidden.dims();
+    let device = hidden.device();
+    // every real token outranks every pad, and earlier positions outrank later ones, so the
+    // maximum is unique whatever a backend does with ties
+    let earlier = Tensor::<1, Int>::arange(0..seq as i64, &device)
+        .neg()
+        .add_scalar(seq as i64)
+        .reshape([1, seq])
+        .expand([rows, seq]);
+    let rank = mask.mul_scalar(2 * seq as i64) + earlier;
+    let index = rank
+        .argmax(1)
+        .reshape([rows, 1, 1])
+        .expand([rows, 1, width]);
+    hidden.gather(1, index).reshape([rows, width])
 }

@@ -7,10 +7,14 @@ use kindling_body::{BodyOutput, hf_linear, kernels};
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
 use crate::loss::cross_entropy_with_ignore;
+use crate::prediction_head::PredictionHead;
 
 /// Span start/end scores: `qa_outputs.weight`, `qa_outputs.bias` (`hidden -> 2`).
 #[derive(Module, Debug)]
 pub struct QuestionAnsweringHead {
+    /// ModernBERT's `head` (dense, activation, norm) before the dropout; `None` elsewhere. A
+    /// head that has one names its output layer `classifier`, as ModernBERT does.
+    pub head: Option<PredictionHead>,
     /// `hidden -> 2` (start, end).
     pub qa_outputs: Linear,
     /// Dropout on the hidden states (DistilBERT's `qa_dropout`; none elsewhere).
@@ -41,10 +45,17 @@ impl QuestionAnsweringHead {
     /// A fresh head with `transformers`' initialization, without dropout.
     pub fn new(hidden_size: usize, initializer_range: f64, device: &Device) -> Self {
         Self {
+            head: None,
             qa_outputs: hf_linear(hidden_size, 2, initializer_range, device),
             dropout: DropoutConfig::new(0.0).init(),
             hidden_size,
         }
+    }
+
+    /// Sets the prediction head run before the dropout (ModernBERT's `head`).
+    pub fn with_prediction_head(mut self, head: Option<PredictionHead>) -> Self {
+        self.head = head;
+        self
     }
 
     /// Sets the dropout on the hidden states before `qa_outputs`.
@@ -60,7 +71,11 @@ impl Head for QuestionAnsweringHead {
 
     fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
         let [batch, seq, _] = body.last_hidden_state.dims();
-        let hidden = kernels::dropout(body.last_hidden_state, &self.dropout);
+        let hidden = match &self.head {
+            Some(head) => head.forward(body.last_hidden_state),
+            None => body.last_hidden_state,
+        };
+        let hidden = kernels::dropout(hidden, &self.dropout);
         let logits = self.qa_outputs.forward(hidden);
         QuestionAnsweringOutput {
             start_logits: logits
@@ -100,5 +115,20 @@ impl Head for QuestionAnsweringHead {
 
     fn hidden_size(&self) -> usize {
         self.hidden_size
+    }
+
+    fn hf_name(&self, module_path: &str) -> String {
+        match (&self.head, module_path.strip_prefix("qa_outputs.")) {
+            (Some(_), Some(rest)) => format!("classifier.{rest}"),
+            _ => kindling_body::names::kindling_to_hf(module_path),
+        }
+    }
+
+    fn module_path(&self, hf_name: &str) -> Option<String> {
+        match (&self.head, hf_name.strip_prefix("classifier.")) {
+            (Some(_), Some(rest)) => Some(format!("qa_outputs.{rest}")),
+            (Some(_), None) if hf_name.starts_with("qa_outputs.") => None,
+            _ => Some(kindling_body::names::hf_to_kindling(hf_name)),
+        }
     }
 }

@@ -2,11 +2,14 @@
 //! layout a `transformers` `<Family>For<Task>` class uses, read from the config's
 //! `model_type`, never from a comparison with one family.
 
-use kindling_body::{DebertaV2Config, HfConfig, HiddenAct, ModelType};
+use kindling_body::{
+    ClassifierPooling, DebertaV2Config, HfConfig, HiddenAct, ModelType, ModernBertConfig,
+};
 
 use crate::error::HeadError;
 use crate::masked_lm::MaskedLmLayout;
 use crate::multiple_choice::{ChoiceLayout, ChoiceRecipe, ChoiceVector};
+use crate::prediction_head::PredictionHeadRecipe;
 use crate::sequence_classification::SequenceClassifierStyle;
 
 /// How a fresh head is built for one architecture.
@@ -24,6 +27,8 @@ pub struct HeadRecipe {
     pub choice: ChoiceRecipe,
     /// The masked-LM layout.
     pub masked_lm: MaskedLmLayout,
+    /// The prediction head every task head runs first (ModernBERT's `head`); `None` elsewhere.
+    pub prediction_head: Option<PredictionHeadRecipe>,
 }
 
 impl HeadRecipe {
@@ -41,12 +46,17 @@ impl HeadRecipe {
                     activation: Some(HiddenAct::Relu),
                     first_dropout: 0.0,
                     dropout: distil.seq_classif_dropout,
+                    head: None,
                 },
                 masked_lm: MaskedLmLayout::DistilBert,
+                prediction_head: None,
             });
         }
         if let Some(deberta) = config.deberta() {
             return deberta_recipe(config, deberta);
+        }
+        if let Some(modernbert) = config.modernbert() {
+            return Ok(modernbert_recipe(modernbert));
         }
         let classifier_dropout = config.classifier_dropout_prob();
         let recipe = Self {
@@ -56,6 +66,7 @@ impl HeadRecipe {
             qa_dropout: 0.0,
             choice: ChoiceRecipe::pooled(classifier_dropout),
             masked_lm: MaskedLmLayout::Bert,
+            prediction_head: None,
         };
         Ok(match config.model_type {
             ModelType::Bert => recipe,
@@ -70,7 +81,9 @@ impl HeadRecipe {
                 masked_lm: MaskedLmLayout::Electra,
                 ..recipe
             },
-            ModelType::DistilBert | ModelType::DebertaV2 => unreachable!("handled above"),
+            ModelType::DistilBert | ModelType::DebertaV2 | ModelType::ModernBert => {
+                unreachable!("handled above")
+            }
         })
     }
 }
@@ -103,13 +116,53 @@ fn deberta_recipe(config: &HfConfig, deberta: &DebertaV2Config) -> Result<HeadRe
             activation: Some(deberta.pooler_hidden_act),
             first_dropout: deberta.pooler_dropout,
             dropout: cls_dropout,
+            head: None,
         },
         masked_lm: if deberta.legacy {
             MaskedLmLayout::Bert
         } else {
             MaskedLmLayout::DebertaV2
         },
+        prediction_head: None,
     })
+}
+
+/// ModernBERT's heads: every task runs its `head` (`head.dense` with `classifier_bias`,
+/// `classifier_activation`, `head.norm` with `norm_bias`), then `classifier_dropout` and a
+/// `classifier` (QA's too); sequence classification and multiple choice pool the first (real)
+/// token or the mean of the real tokens (`classifier_pooling`); the masked LM decodes through
+/// the tied `decoder` (with `decoder_bias`).
+fn modernbert_recipe(config: &ModernBertConfig) -> HeadRecipe {
+    let head = PredictionHeadRecipe {
+        dense_bias: config.classifier_bias,
+        norm_bias: config.norm_bias,
+        activation: config.classifier_activation,
+        norm_eps: config.norm_eps,
+        decoder_bias: config.decoder_bias,
+    };
+    let dropout = config.classifier_dropout;
+    HeadRecipe {
+        token_dropout: dropout,
+        sequence_style: SequenceClassifierStyle::Predicted {
+            pooling: config.classifier_pooling,
+            head,
+        },
+        sequence_dropout: dropout,
+        qa_dropout: dropout,
+        choice: ChoiceRecipe {
+            vector: match config.classifier_pooling {
+                ClassifierPooling::Cls => ChoiceVector::FirstReal,
+                ClassifierPooling::Mean => ChoiceVector::MaskedMean,
+            },
+            layout: ChoiceLayout::PredictionHead,
+            activation: None,
+            first_dropout: 0.0,
+            dropout,
+            head: Some(head),
+        },
+        masked_lm: MaskedLmLayout::ModernBert,
+        prediction_head: Some(head),
+    }
 }
 
 /// ELECTRA's multiple-choice `SequenceSummary`, from the config's `summary_*` fields (with
@@ -159,5 +212,6 @@ fn electra_summary(config: &HfConfig) -> Result<ChoiceRecipe, HeadError> {
         activation,
         first_dropout: prob("summary_first_dropout", 0.0),
         dropout: prob("summary_last_dropout", 0.1),
+        head: None,
     })
 }

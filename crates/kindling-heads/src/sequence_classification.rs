@@ -4,13 +4,14 @@
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use kindling_body::kernels;
-use kindling_body::{BodyOutput, HiddenAct, ProblemType, hf_linear};
+use kindling_body::{BodyOutput, ClassifierPooling, HiddenAct, ProblemType, hf_linear};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
 use crate::loss::{
     IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy_with_ignore, mean_squared_error,
 };
+use crate::prediction_head::{PredictionHead, PredictionHeadRecipe};
 
 /// RoBERTa's (and ELECTRA's) classification block on the first token: dropout, dense,
 /// activation (tanh; GELU for ELECTRA), dropout, out_proj (`classifier.dense.*`,
@@ -73,6 +74,20 @@ pub struct ContextPooledClassifier {
     pub classifier: Linear,
 }
 
+/// ModernBERT's classifier: the first token or the mean of the real tokens
+/// (`classifier_pooling`), its [`PredictionHead`] (`head.*`), then the head's dropout
+/// (`classifier_dropout`) and `classifier` (all at the top of the head in its checkpoints).
+#[derive(Module, Debug)]
+pub struct PredictedClassifier {
+    /// `head`.
+    pub head: PredictionHead,
+    /// `hidden -> num_labels`.
+    pub classifier: Linear,
+    /// Which vector is classified.
+    #[module(skip)]
+    pub pooling: ClassifierPooling,
+}
+
 /// The ways `transformers` classifies a sequence.
 // One per model, and the Module derive wants the variants unboxed.
 #[allow(clippy::large_enum_variant)]
@@ -86,6 +101,8 @@ pub enum SequenceClassifier {
     PreClassifier(PreClassifier),
     /// DeBERTa: [`ContextPooledClassifier`] on the first token.
     ContextPooled(ContextPooledClassifier),
+    /// ModernBERT: [`PredictedClassifier`] on the first token or the mean.
+    Predicted(PredictedClassifier),
 }
 
 /// Which style a fresh head takes.
@@ -105,6 +122,13 @@ pub enum SequenceClassifierStyle {
         activation: HiddenAct,
         /// `pooler_dropout`.
         pooler_dropout: f64,
+    },
+    /// ModernBERT's pooling (`classifier_pooling`), prediction head and classifier.
+    Predicted {
+        /// `classifier_pooling`.
+        pooling: ClassifierPooling,
+        /// The prediction head.
+        head: PredictionHeadRecipe,
     },
 }
 
@@ -182,6 +206,13 @@ impl SequenceClassificationHead {
                 },
                 classifier: hf_linear(hidden_size, num_labels, initializer_range, device),
             }),
+            SequenceClassifierStyle::Predicted { pooling, head } => {
+                SequenceClassifier::Predicted(PredictedClassifier {
+                    head: head.init(hidden_size, initializer_range, device),
+                    classifier: hf_linear(hidden_size, num_labels, initializer_range, device),
+                    pooling,
+                })
+            }
         };
         Self {
             dropout: DropoutConfig::new(dropout).init(),
@@ -204,6 +235,7 @@ impl SequenceClassificationHead {
             SequenceClassifier::FirstToken(c) => c.out_proj.weight.dims()[1],
             SequenceClassifier::PreClassifier(c) => c.classifier.weight.dims()[1],
             SequenceClassifier::ContextPooled(c) => c.classifier.weight.dims()[1],
+            SequenceClassifier::Predicted(c) => c.classifier.weight.dims()[1],
         }
     }
 
@@ -224,7 +256,7 @@ impl Head for SequenceClassificationHead {
     type Output = SequenceClassificationOutput;
     type Labels = SequenceLabels;
 
-    fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
+    fn forward(&self, body: BodyOutput, context: &HeadContext) -> Self::Output {
         let logits = match &self.classifier {
             SequenceClassifier::Pooled(linear) => {
                 let pooled = body
@@ -248,6 +280,16 @@ impl Head for SequenceClassificationHead {
                 let pooled = c.pooler.forward(body.last_hidden_state);
                 c.classifier
                     .forward(kernels::dropout(pooled, &self.dropout))
+            }
+            SequenceClassifier::Predicted(c) => {
+                let pooled = match c.pooling {
+                    ClassifierPooling::Cls => first_token(body.last_hidden_state),
+                    ClassifierPooling::Mean => {
+                        masked_mean(body.last_hidden_state, context.attention_mask.clone())
+                    }
+                };
+                c.classifier
+                    .forward(kernels::dropout(c.head.forward(pooled), &self.dropout))
             }
         };
         SequenceClassificationOutput { logits }
@@ -323,7 +365,9 @@ impl Head for SequenceClassificationHead {
         // `classifier`.
         match (&self.classifier, module_path.strip_prefix("classifier.")) {
             (
-                SequenceClassifier::PreClassifier(_) | SequenceClassifier::ContextPooled(_),
+                SequenceClassifier::PreClassifier(_)
+                | SequenceClassifier::ContextPooled(_)
+                | SequenceClassifier::Predicted(_),
                 Some(rest),
             ) => rest.to_string(),
             _ => kindling_body::names::kindling_to_hf(module_path),
@@ -339,9 +383,22 @@ impl Head for SequenceClassificationHead {
         match &self.classifier {
             SequenceClassifier::PreClassifier(_) => top(["pre_classifier.", "classifier."]),
             SequenceClassifier::ContextPooled(_) => top(["pooler.", "classifier."]),
+            SequenceClassifier::Predicted(_) => top(["head.", "classifier."]),
             _ => Some(kindling_body::names::hf_to_kindling(hf_name)),
         }
     }
+}
+
+/// The mean of `hidden` (`[batch, seq, width]`) over the positions where `mask` (`[batch,
+/// seq]`) is 1, as ModernBERT's mean pooling: `[batch, width]`.
+pub(crate) fn masked_mean(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
+    let [batch, seq, width] = hidden.dims();
+    let weights = mask.float().cast(hidden.dtype()).reshape([batch, seq, 1]);
+    let counts = weights.clone().sum_dim(1).reshape([batch, 1]);
+    let sums = (hidden * weights.expand([batch, seq, width]))
+        .sum_dim(1)
+        .reshape([batch, width]);
+    sums / counts.expand([batch, width])
 }
 
 /// `hidden[:, 0]`: `[batch, seq, width]` to `[batch, width]`.

@@ -1,4 +1,5 @@
-//! Token classification (`*ForTokenClassification`): dropout + linear on every token.
+//! Token classification (`*ForTokenClassification`): dropout + linear on every token (after
+//! ModernBERT's prediction head, for its checkpoints).
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
@@ -8,10 +9,13 @@ use kindling_body::{BodyOutput, hf_linear};
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
 use crate::loss::{IGNORE_INDEX, cross_entropy_with_ignore};
+use crate::prediction_head::PredictionHead;
 
 /// Per-token logits for tagging (NER, POS): `classifier.weight`, `classifier.bias`.
 #[derive(Module, Debug)]
 pub struct TokenClassificationHead {
+    /// ModernBERT's `head` (dense, activation, norm) before the dropout; `None` elsewhere.
+    pub head: Option<PredictionHead>,
     /// Dropout on the hidden states (`classifier_dropout`, else `hidden_dropout_prob`).
     pub dropout: Dropout,
     /// `hidden -> num_labels`.
@@ -37,10 +41,17 @@ impl TokenClassificationHead {
         device: &Device,
     ) -> Self {
         Self {
+            head: None,
             dropout: DropoutConfig::new(dropout).init(),
             classifier: hf_linear(hidden_size, num_labels, initializer_range, device),
             hidden_size,
         }
+    }
+
+    /// Sets the prediction head run before the dropout (ModernBERT's `head`).
+    pub fn with_prediction_head(mut self, head: Option<PredictionHead>) -> Self {
+        self.head = head;
+        self
     }
 
     /// Number of labels.
@@ -56,7 +67,11 @@ impl Head for TokenClassificationHead {
     type Labels = Tensor<2, Int>;
 
     fn forward(&self, body: BodyOutput, _context: &HeadContext) -> Self::Output {
-        let hidden = kernels::dropout(body.last_hidden_state, &self.dropout);
+        let hidden = match &self.head {
+            Some(head) => head.forward(body.last_hidden_state),
+            None => body.last_hidden_state,
+        };
+        let hidden = kernels::dropout(hidden, &self.dropout);
         TokenClassificationOutput {
             logits: self.classifier.forward(hidden),
         }

@@ -432,7 +432,14 @@ mod tests {
     #[test]
     fn lazy_names_and_shapes_match_the_store_collector_without_initializing() {
         let device = Device::flex();
-        for model_type in ["bert", "roberta", "distilbert", "electra", "deberta-v2"] {
+        for model_type in [
+            "bert",
+            "roberta",
+            "distilbert",
+            "electra",
+            "deberta-v2",
+            "modernbert",
+        ] {
             let config = config(model_type);
             let body = config.body_config().init(&device);
             assert_eq!(
@@ -458,6 +465,7 @@ mod tests {
                     AnyBody::Encoder(b) => b.embeddings.word_embeddings.weight.is_initialized(),
                     AnyBody::DistilBert(b) => b.embeddings.word_embeddings.weight.is_initialized(),
                     AnyBody::DebertaV2(b) => b.embeddings.word_embeddings.weight.is_initialized(),
+                    AnyBody::ModernBert(b) => b.embeddings.tok_embeddings.weight.is_initialized(),
                 };
                 assert!(!initialized, "reading names initialized a parameter");
                 assert_eq!(lazy, collected(&model), "{model_type} {task:?}");

@@ -64,10 +64,11 @@ impl CommonConfig {
             model_type,
             ModelType::Roberta | ModelType::XlmRoberta | ModelType::Camembert
         );
+        let modernbert = model_type == ModelType::ModernBert;
         Self {
             pad_token_id: Some(model_type.default_pad_token_id()),
-            bos_token_id: roberta_like.then_some(0),
-            eos_token_id: roberta_like.then_some(2),
+            bos_token_id: roberta_like.then_some(0).or(modernbert.then_some(50281)),
+            eos_token_id: roberta_like.then_some(2).or(modernbert.then_some(50282)),
             architectures: None,
             id2label: None,
             label2id: None,

@@ -11,6 +11,7 @@ mod common;
 mod deberta;
 mod distilbert;
 mod model_type;
+mod modernbert;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ pub use common::{CommonConfig, ProblemType};
 pub use deberta::{DebertaV2Config, PosAttTypes};
 pub use distilbert::DistilBertConfig;
 pub use model_type::{ModelType, PositionIds, SUPPORTED_MODEL_TYPES};
+pub use modernbert::{ClassifierPooling, ModernBertConfig};
 
 use crate::activation::HiddenAct;
 use crate::any::AnyBodyConfig;
@@ -35,6 +37,8 @@ pub enum FamilyConfig {
     DistilBert(DistilBertConfig),
     /// DeBERTa-v2's: BERT's sizes plus the disentangled-attention options.
     DebertaV2(DebertaV2Config),
+    /// ModernBERT's: sizes, biases, the layer pattern and the RoPE bases.
+    ModernBert(ModernBertConfig),
 }
 
 /// A parsed `config.json` for any architecture kindling supports.
@@ -186,6 +190,9 @@ impl HfConfig {
             ModelType::DebertaV2 => {
                 FamilyConfig::DebertaV2(overlay(&DebertaV2Config::default(), &fields, path)?)
             }
+            ModelType::ModernBert => {
+                FamilyConfig::ModernBert(overlay(&ModernBertConfig::default(), &fields, path)?)
+            }
             _ => FamilyConfig::Bert(overlay(
                 &BertFamilyConfig::defaults(model_type),
                 &fields,
@@ -198,11 +205,13 @@ impl HfConfig {
             FamilyConfig::Bert(c) => keys_of(c),
             FamilyConfig::DistilBert(c) => keys_of(c),
             FamilyConfig::DebertaV2(c) => keys_of(c),
+            FamilyConfig::ModernBert(c) => keys_of(c),
         });
         known.extend(
             BertFamilyConfig::OPTIONAL_FIELDS
                 .iter()
                 .chain(DebertaV2Config::OPTIONAL_FIELDS.iter())
+                .chain(ModernBertConfig::OPTIONAL_FIELDS.iter())
                 .map(|s| s.to_string()),
         );
         known.push("model_type".into());
@@ -227,6 +236,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.validate(self.model_type, &self.common, path),
             FamilyConfig::DistilBert(c) => c.validate(&self.common, path),
             FamilyConfig::DebertaV2(c) => c.validate(&self.common, path),
+            FamilyConfig::ModernBert(c) => c.validate(&self.common, path),
         }
     }
 
@@ -242,6 +252,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => serde_json::to_value(c),
             FamilyConfig::DistilBert(c) => serde_json::to_value(c),
             FamilyConfig::DebertaV2(c) => serde_json::to_value(c),
+            FamilyConfig::ModernBert(c) => serde_json::to_value(c),
         };
         for part in [serde_json::to_value(&self.common), family] {
             if let Ok(Value::Object(map)) = part {
@@ -266,6 +277,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.hidden_size,
             FamilyConfig::DistilBert(c) => c.dim,
             FamilyConfig::DebertaV2(c) => c.hidden_size,
+            FamilyConfig::ModernBert(c) => c.hidden_size,
         }
     }
 
@@ -275,6 +287,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.embedding_width(),
             FamilyConfig::DistilBert(c) => c.dim,
             FamilyConfig::DebertaV2(c) => c.embedding_width(),
+            FamilyConfig::ModernBert(c) => c.hidden_size,
         }
     }
 
@@ -284,6 +297,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.vocab_size,
             FamilyConfig::DistilBert(c) => c.vocab_size,
             FamilyConfig::DebertaV2(c) => c.vocab_size,
+            FamilyConfig::ModernBert(c) => c.vocab_size,
         }
     }
 
@@ -293,6 +307,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.num_hidden_layers,
             FamilyConfig::DistilBert(c) => c.n_layers,
             FamilyConfig::DebertaV2(c) => c.num_hidden_layers,
+            FamilyConfig::ModernBert(c) => c.num_hidden_layers,
         }
     }
 
@@ -302,6 +317,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.initializer_range,
             FamilyConfig::DistilBert(c) => c.initializer_range,
             FamilyConfig::DebertaV2(c) => c.initializer_range,
+            FamilyConfig::ModernBert(c) => c.initializer_range,
         }
     }
 
@@ -311,6 +327,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.hidden_act,
             FamilyConfig::DistilBert(c) => c.activation,
             FamilyConfig::DebertaV2(c) => c.hidden_act,
+            FamilyConfig::ModernBert(c) => c.hidden_activation,
         }
     }
 
@@ -320,6 +337,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.layer_norm_eps,
             FamilyConfig::DistilBert(_) => distilbert::LAYER_NORM_EPS,
             FamilyConfig::DebertaV2(c) => c.layer_norm_eps,
+            FamilyConfig::ModernBert(c) => c.norm_eps,
         }
     }
 
@@ -329,6 +347,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.hidden_dropout_prob,
             FamilyConfig::DistilBert(c) => c.dropout,
             FamilyConfig::DebertaV2(c) => c.hidden_dropout_prob,
+            FamilyConfig::ModernBert(c) => c.embedding_dropout,
         }
     }
 
@@ -338,6 +357,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.max_sequence_length(self.position_ids()),
             FamilyConfig::DistilBert(c) => c.max_position_embeddings,
             FamilyConfig::DebertaV2(c) => c.max_position_embeddings,
+            FamilyConfig::ModernBert(c) => c.max_position_embeddings,
         }
     }
 
@@ -360,6 +380,7 @@ impl HfConfig {
             }
             FamilyConfig::DistilBert(c) => AnyBodyConfig::DistilBert(c.body_config(&self.common)),
             FamilyConfig::DebertaV2(c) => AnyBodyConfig::DebertaV2(c.body_config(&self.common)),
+            FamilyConfig::ModernBert(c) => AnyBodyConfig::ModernBert(c.body_config(&self.common)),
         }
     }
 
@@ -367,7 +388,9 @@ impl HfConfig {
     pub fn bert_family(&self) -> Option<&BertFamilyConfig> {
         match &self.family {
             FamilyConfig::Bert(c) => Some(c),
-            FamilyConfig::DistilBert(_) | FamilyConfig::DebertaV2(_) => None,
+            FamilyConfig::DistilBert(_)
+            | FamilyConfig::DebertaV2(_)
+            | FamilyConfig::ModernBert(_) => None,
         }
     }
 
@@ -375,7 +398,9 @@ impl HfConfig {
     pub fn distilbert(&self) -> Option<&DistilBertConfig> {
         match &self.family {
             FamilyConfig::DistilBert(c) => Some(c),
-            FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => None,
+            FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) | FamilyConfig::ModernBert(_) => {
+                None
+            }
         }
     }
 
@@ -383,7 +408,17 @@ impl HfConfig {
     pub fn deberta(&self) -> Option<&DebertaV2Config> {
         match &self.family {
             FamilyConfig::DebertaV2(c) => Some(c),
-            FamilyConfig::Bert(_) | FamilyConfig::DistilBert(_) => None,
+            FamilyConfig::Bert(_) | FamilyConfig::DistilBert(_) | FamilyConfig::ModernBert(_) => {
+                None
+            }
+        }
+    }
+
+    /// The ModernBERT fields, when the file is one.
+    pub fn modernbert(&self) -> Option<&ModernBertConfig> {
+        match &self.family {
+            FamilyConfig::ModernBert(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -408,6 +443,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => Some(c.type_vocab_size),
             FamilyConfig::DistilBert(_) => None,
             FamilyConfig::DebertaV2(c) => (c.type_vocab_size > 0).then_some(c.type_vocab_size),
+            FamilyConfig::ModernBert(_) => None,
         }
     }
 
@@ -419,6 +455,7 @@ impl HfConfig {
             FamilyConfig::Bert(c) => c.classifier_dropout_prob(),
             FamilyConfig::DistilBert(c) => c.dropout,
             FamilyConfig::DebertaV2(c) => c.hidden_dropout_prob,
+            FamilyConfig::ModernBert(c) => c.classifier_dropout,
         }
     }
 }
@@ -594,6 +631,38 @@ impl HfConfig {
                 });
                 probes
             }
+            FamilyConfig::ModernBert(c) => {
+                let h = c.hidden_size;
+                vec![
+                    probe(
+                        "vocab_size",
+                        c.vocab_size,
+                        "embeddings.tok_embeddings.weight",
+                        vec![c.vocab_size, h],
+                    ),
+                    SizeProbe {
+                        field: "hidden_size",
+                        value: h,
+                        tensor: "embeddings.tok_embeddings.weight".into(),
+                        shape: vec![c.vocab_size, h],
+                        axis: 1,
+                    },
+                    SizeProbe {
+                        field: "hidden_size",
+                        value: h,
+                        tensor: "layers.0.attn.Wqkv.weight".into(),
+                        shape: vec![3 * h, h],
+                        axis: 1,
+                    },
+                    SizeProbe {
+                        field: "intermediate_size",
+                        value: c.intermediate_size,
+                        tensor: "layers.0.mlp.Wi.weight".into(),
+                        shape: vec![2 * c.intermediate_size, h],
+                        axis: 0,
+                    },
+                ]
+            }
         }
     }
 
@@ -602,6 +671,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => "encoder.layer.",
             FamilyConfig::DistilBert(_) => "transformer.layer.",
+            FamilyConfig::ModernBert(_) => "layers.",
         }
     }
 
@@ -610,6 +680,7 @@ impl HfConfig {
         match &self.family {
             FamilyConfig::Bert(_) | FamilyConfig::DebertaV2(_) => "num_hidden_layers",
             FamilyConfig::DistilBert(_) => "n_layers",
+            FamilyConfig::ModernBert(_) => "num_hidden_layers",
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 
 /// The `model_type` values kindling reads, as written in error messages.
 pub const SUPPORTED_MODEL_TYPES: &str =
-    "bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2";
+    "bert, roberta, xlm-roberta, camembert, distilbert, electra, deberta-v2, modernbert";
 
 /// The architectures kindling has a body for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,12 +38,17 @@ pub enum ModelType {
     /// over relative positions, absolute positions optional, no pooler in the body.
     #[serde(rename = "deberta-v2")]
     DebertaV2,
+    /// ModernBERT (`"modernbert"`): rotary positions, alternating global and sliding-window
+    /// layers, pre-norm GeGLU layers, no pooler.
+    #[serde(rename = "modernbert")]
+    ModernBert,
 }
 
 impl ModelType {
     /// Every architecture, in the order class names are matched (longer stems first, so
     /// `XLMRoberta` is not read as `Roberta`... and `DistilBert` not as `Bert`).
-    pub const ALL: [ModelType; 7] = [
+    pub const ALL: [ModelType; 8] = [
+        ModelType::ModernBert,
         ModelType::DebertaV2,
         ModelType::XlmRoberta,
         ModelType::Camembert,
@@ -90,11 +95,12 @@ impl ModelType {
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
             Self::DebertaV2 => "deberta-v2",
+            Self::ModernBert => "modernbert",
         }
     }
 
     /// The prefix of the body's tensors in task checkpoints (`bert`, `roberta`, `distilbert`,
-    /// `electra`, `deberta`); XLM-R and CamemBERT reuse RoBERTa's classes and so its prefix.
+    /// `electra`, `deberta`, ModernBERT's `model`); XLM-R and CamemBERT reuse RoBERTa's classes and so its prefix.
     pub fn state_dict_prefix(&self) -> &'static str {
         match self {
             Self::Bert => "bert",
@@ -102,6 +108,7 @@ impl ModelType {
             Self::DistilBert => "distilbert",
             Self::Electra => "electra",
             Self::DebertaV2 => "deberta",
+            Self::ModernBert => "model",
         }
     }
 
@@ -115,13 +122,14 @@ impl ModelType {
             Self::DistilBert => "DistilBert",
             Self::Electra => "Electra",
             Self::DebertaV2 => "DebertaV2",
+            Self::ModernBert => "ModernBert",
         }
     }
 
     /// How position ids are made for this architecture.
     pub fn position_ids(&self, pad_token_id: usize) -> PositionIds {
         match self {
-            Self::Bert | Self::DistilBert | Self::Electra | Self::DebertaV2 => {
+            Self::Bert | Self::DistilBert | Self::Electra | Self::DebertaV2 | Self::ModernBert => {
                 PositionIds::Absolute
             }
             Self::Roberta | Self::XlmRoberta | Self::Camembert => PositionIds::FromPadding {
@@ -135,6 +143,7 @@ impl ModelType {
         match self {
             Self::Bert | Self::DistilBert | Self::Electra | Self::DebertaV2 => 0,
             Self::Roberta | Self::XlmRoberta | Self::Camembert => 1,
+            Self::ModernBert => 50283,
         }
     }
 }
