@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Write a checkpoint of a published model's shape with random weights, for benchmarking.
 
-Usage: make_model.py [--shape bert-base|distilbert-base|electra-small] DIR
+Usage: make_model.py [--shape bert-base|distilbert-base|electra-small|deberta-v3-base|modernbert-base] DIR
 
 Shapes: `bert-base` (bert-base-uncased), `distilbert-base` (distilbert-base-uncased: 6 layers,
 hidden 768, sinusoidal positions off as published), `electra-small`
-(google/electra-small-discriminator: embedding 128 projected to hidden 256, 12 layers, 4 heads).
+(google/electra-small-discriminator: embedding 128 projected to hidden 256, 12 layers, 4 heads),
+`deberta-v3-base` (microsoft/deberta-v3-base: 12 layers, hidden 768, 256 log buckets, shared
+keys, p2c + c2p, vocab 128100; max_position_embeddings raised to 2048 so the 1 x 2048 cell
+runs) and `modernbert-base` (answerdotai/ModernBERT-base: 22 layers, hidden 768, GeGLU 1152,
+window 128 with a global layer every third, 8192 positions).
 
 The benchmark (`cargo xtask bench`) needs a BERT-base sized model (12 layers,
 hidden 768, 12 heads, intermediate 3072, vocab 30522, ~110M parameters), but
@@ -28,8 +32,9 @@ import shutil
 import sys
 
 import torch
-from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel,
-                          ElectraConfig, ElectraModel)
+from transformers import (BertConfig, BertModel, DebertaV2Config, DebertaV2Model,
+                          DistilBertConfig, DistilBertModel, ElectraConfig, ElectraModel,
+                          ModernBertConfig, ModernBertModel)
 
 
 def build(shape: str):
@@ -54,13 +59,29 @@ def build(shape: str):
                                num_hidden_layers=12, num_attention_heads=4,
                                intermediate_size=1024, max_position_embeddings=512)
         return ElectraModel(config)
+    if shape == "deberta-v3-base":
+        config = DebertaV2Config(vocab_size=128100, hidden_size=768, num_hidden_layers=12,
+                                 num_attention_heads=12, intermediate_size=3072,
+                                 max_position_embeddings=2048, relative_attention=True,
+                                 position_buckets=256, max_relative_positions=-1,
+                                 norm_rel_ebd="layer_norm", share_att_key=True,
+                                 pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                                 type_vocab_size=0, layer_norm_eps=1e-7, pad_token_id=0)
+        return DebertaV2Model(config)
+    if shape == "modernbert-base":
+        config = ModernBertConfig(vocab_size=50368, hidden_size=768, intermediate_size=1152,
+                                  num_hidden_layers=22, num_attention_heads=12,
+                                  max_position_embeddings=8192, local_attention=128,
+                                  global_attn_every_n_layers=3, pad_token_id=50283)
+        return ModernBertModel(config)
     raise SystemExit(f"unknown shape {shape!r}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="bert-base",
-                        choices=["bert-base", "distilbert-base", "electra-small"])
+                        choices=["bert-base", "distilbert-base", "electra-small",
+                                 "deberta-v3-base", "modernbert-base"])
     parser.add_argument("dir", help="output directory (created)")
     args = parser.parse_args()
 

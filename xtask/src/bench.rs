@@ -36,8 +36,8 @@ pub struct BenchArgs {
     /// half hour of the full grid.
     #[arg(long)]
     quick: bool,
-    /// Models, comma-separated: `bert-base`, `distilbert-base`, `electra-small` (random weights
-    /// in the published shapes) and `minilm` (the pretrained all-MiniLM-L6-v2, 90 MB).
+    /// Models, comma-separated: `bert-base`, `distilbert-base`, `electra-small`,
+    /// `deberta-v3-base`, `modernbert-base` (random weights in the published shapes) and `minilm` (the pretrained all-MiniLM-L6-v2, 90 MB).
     #[arg(long, value_delimiter = ',', default_value = "bert-base,minilm")]
     models: Vec<String>,
     /// kindling backends, comma-separated (default: flex, ndarray, and tch when LibTorch can be
@@ -387,7 +387,8 @@ fn best_of_rounds(rows: Vec<(usize, Row)>) -> Vec<Row> {
 }
 
 /// A checkpoint of a published model's shape with random weights (`bert-base`,
-/// `distilbert-base`, `electra-small`), written once by bench/make_model.py.
+/// `distilbert-base`, `electra-small`, `deberta-v3-base`, `modernbert-base`), written once by
+/// bench/make_model.py.
 fn random_model_dir(python: &Path, shape: &str) -> anyhow::Result<PathBuf> {
     let dir = cache_dir().join("bench").join(shape);
     let status = Command::new(python)
@@ -534,11 +535,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut models = Vec::new();
     for name in &args.models {
         let dir = match name.as_str() {
-            "bert-base" | "distilbert-base" | "electra-small" => random_model_dir(&python, name)?,
+            "bert-base" | "distilbert-base" | "electra-small" | "deberta-v3-base"
+            | "modernbert-base" => random_model_dir(&python, name)?,
             "minilm" => minilm_dir()?,
-            other => {
-                bail!("unknown model `{other}` (bert-base, distilbert-base, electra-small, minilm)")
-            }
+            other => bail!(
+                "unknown model `{other}` (bert-base, distilbert-base, electra-small, \
+                 deberta-v3-base, modernbert-base, minilm)"
+            ),
         };
         models.push(Model {
             name: name.clone(),

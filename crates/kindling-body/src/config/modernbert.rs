@@ -104,6 +104,9 @@ pub struct ModernBertConfig {
     /// The separator token id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sep_token_id: Option<usize>,
+    /// Legacy RoPE scaling; only its absence (or `null`) is computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<Value>,
 }
 
 impl Default for ModernBertConfig {
@@ -139,6 +142,7 @@ impl Default for ModernBertConfig {
             classifier_activation: HiddenAct::Gelu,
             cls_token_id: Some(50281),
             sep_token_id: Some(50282),
+            rope_scaling: None,
         }
     }
 }
@@ -149,7 +153,7 @@ const SLIDING: &str = "sliding_attention";
 
 impl ModernBertConfig {
     /// Fields skipped in serialization when absent (so they are still known as ModernBERT's).
-    pub(crate) const OPTIONAL_FIELDS: [&'static str; 7] = [
+    pub(crate) const OPTIONAL_FIELDS: [&'static str; 8] = [
         "layer_types",
         "rope_parameters",
         "global_attn_every_n_layers",
@@ -157,6 +161,7 @@ impl ModernBertConfig {
         "local_rope_theta",
         "cls_token_id",
         "sep_token_id",
+        "rope_scaling",
     ];
 
     /// Whether each layer attends globally (`full_attention`) rather than in a sliding window:
@@ -241,6 +246,12 @@ impl ModernBertConfig {
                     format!("`{other}` is neither `{FULL}` nor `{SLIDING}`"),
                 ));
             }
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(checks.invalid(
+                "rope_scaling",
+                "scaled RoPE is not supported (only the default RoPE)".into(),
+            ));
         }
         if let Some(params) = &self.rope_parameters {
             self.check_rope_parameters(params, &checks)?;

@@ -153,3 +153,89 @@ fn deberta_errors_name_the_field() {
     .to_string();
     assert!(err.contains("pooler_hidden_size"), "{err}");
 }
+
+/// The Hub's legacy style: every third layer global from layer 0, the two legacy thetas.
+#[test]
+fn modernbert_legacy_style_and_defaults() {
+    let config = parse(json!({
+        "model_type": "modernbert", "vocab_size": 120, "hidden_size": 32,
+        "num_hidden_layers": 5, "num_attention_heads": 4, "intermediate_size": 40,
+        "global_attn_every_n_layers": 2, "global_rope_theta": 20000.0,
+        "local_rope_theta": 500.0, "layer_norm_eps": 1e-5, "pad_token_id": 0
+    }))
+    .unwrap();
+    let modern = config.modernbert().unwrap();
+    assert_eq!(modern.layer_is_global(), [true, false, true, false, true]);
+    assert_eq!(modern.rope_thetas(), (20000.0, 500.0));
+    assert_eq!(modern.local_attention, 128);
+    assert_eq!(modern.classifier_pooling, ClassifierPooling::Cls);
+    assert_eq!(config.max_sequence_length(), 8192);
+    assert_eq!(config.type_vocab_size(), None);
+    // a field ModernBERT does not type stays for export, and the legacy style is written back
+    assert_eq!(config.extra_field("layer_norm_eps"), Some(&json!(1e-5)));
+    let written: serde_json::Value = serde_json::from_str(&config.to_json_string()).unwrap();
+    assert_eq!(written["global_attn_every_n_layers"], json!(2));
+    assert!(written.get("layer_types").is_none());
+    // without the legacy fields: a global layer every third, ModernBERT's bases
+    let plain = parse(json!({"model_type": "modernbert", "num_hidden_layers": 4})).unwrap();
+    let plain = plain.modernbert().unwrap();
+    assert_eq!(plain.layer_is_global(), [true, false, false, true]);
+    assert_eq!(plain.rope_thetas(), (160_000.0, 10_000.0));
+}
+
+/// transformers 5's style: `layer_types` wins over a leftover `global_attn_every_n_layers`,
+/// and the bases come from `rope_parameters`.
+#[test]
+fn modernbert_layer_types_and_rope_parameters() {
+    let config = parse(json!({
+        "model_type": "modernbert", "num_hidden_layers": 3, "global_attn_every_n_layers": 3,
+        "layer_types": ["full_attention", "sliding_attention", "full_attention"],
+        "rope_parameters": {
+            "full_attention": {"rope_theta": 40000.0, "rope_type": "default"},
+            "sliding_attention": {"rope_theta": 1000.0, "rope_type": "default"}
+        }
+    }))
+    .unwrap();
+    let modern = config.modernbert().unwrap();
+    assert_eq!(modern.layer_is_global(), [true, false, true]);
+    assert_eq!(modern.rope_thetas(), (40000.0, 1000.0));
+}
+
+#[test]
+fn modernbert_refuses_what_it_does_not_compute() {
+    let cases = [
+        (
+            json!({"model_type": "modernbert", "num_hidden_layers": 2,
+                   "layer_types": ["full_attention"]}),
+            "layer_types",
+        ),
+        (
+            json!({"model_type": "modernbert", "num_hidden_layers": 1,
+                   "layer_types": ["chunked_attention"]}),
+            "layer_types",
+        ),
+        (
+            json!({"model_type": "modernbert",
+                   "rope_parameters": {"full_attention": {"rope_type": "yarn"}}}),
+            "rope_parameters.full_attention.rope_type",
+        ),
+        (
+            json!({"model_type": "modernbert", "rope_scaling": {"type": "linear"}}),
+            "rope_scaling",
+        ),
+        (
+            json!({"model_type": "modernbert", "hidden_size": 36, "num_attention_heads": 4}),
+            "hidden_size",
+        ),
+        (
+            json!({"model_type": "modernbert", "local_rope_theta": -1.0}),
+            "local_rope_theta",
+        ),
+    ];
+    for (value, field) in cases {
+        match parse(value.clone()) {
+            Err(ConfigError::InvalidField { field: f, .. }) => assert_eq!(f, field, "{value}"),
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+}
