@@ -171,9 +171,11 @@ impl Head for MultipleChoiceHead {
                 .reshape([rows, width]),
             ChoiceVector::Mean => hidden.mean_dim(1).reshape([rows, width]),
             ChoiceVector::FirstReal => first_real_token(hidden, context.attention_mask.clone()),
-            ChoiceVector::MaskedMean => {
-                crate::sequence_classification::masked_mean(hidden, context.attention_mask.clone())
-            }
+            ChoiceVector::MaskedMean => crate::sequence_classification::masked_mean(
+                hidden,
+                context.attention_mask.clone(),
+                0.0,
+            ),
         };
         if let Some(projection) = &self.projection {
             x = projection.forward(kernels::dropout(x, &self.first_dropout));

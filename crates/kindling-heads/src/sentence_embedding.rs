@@ -5,6 +5,7 @@ use kindling_body::BodyOutput;
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext, NoLabels};
+use crate::sequence_classification::{first_token, masked_mean};
 
 /// How token states become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,22 +55,16 @@ impl Head for SentenceEmbeddingHead {
     fn forward(&self, body: BodyOutput, context: &HeadContext) -> Self::Output {
         let hidden = body.last_hidden_state;
         let [batch, seq, width] = hidden.dims();
-        let mask = context
-            .attention_mask
-            .clone()
-            .float()
-            .reshape([batch, seq, 1]);
         let pooled = match self.pooling {
-            Pooling::Cls => hidden
-                .slice([0..batch, 0..1, 0..width])
-                .reshape([batch, width]),
-            Pooling::Mean => {
-                let summed = (hidden * mask.clone()).sum_dim(1).reshape([batch, width]);
-                let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
-                summed / counts
-            }
+            Pooling::Cls => first_token(hidden),
+            Pooling::Mean => masked_mean(hidden, context.attention_mask.clone(), 1e-9),
             Pooling::Max => {
-                let padding = mask.equal_elem(0.0).expand([batch, seq, width]);
+                let padding = context
+                    .attention_mask
+                    .clone()
+                    .equal_elem(0)
+                    .reshape([batch, seq, 1])
+                    .expand([batch, seq, width]);
                 hidden
                     .mask_fill(padding, -1e9)
                     .max_dim(1)

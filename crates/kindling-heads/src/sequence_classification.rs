@@ -285,7 +285,7 @@ impl Head for SequenceClassificationHead {
                 let pooled = match c.pooling {
                     ClassifierPooling::Cls => first_token(body.last_hidden_state),
                     ClassifierPooling::Mean => {
-                        masked_mean(body.last_hidden_state, context.attention_mask.clone())
+                        masked_mean(body.last_hidden_state, context.attention_mask.clone(), 0.0)
                     }
                 };
                 c.classifier
@@ -390,11 +390,16 @@ impl Head for SequenceClassificationHead {
 }
 
 /// The mean of `hidden` (`[batch, seq, width]`) over the positions where `mask` (`[batch,
-/// seq]`) is 1, as ModernBERT's mean pooling: `[batch, width]`.
-pub(crate) fn masked_mean(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
+/// seq]`) is 1: `[batch, width]`. The count is floored at `min_count` (sentence-transformers
+/// floors it at 1e-9; ModernBERT's pooling, with 0, divides by the count as it is).
+pub(crate) fn masked_mean(hidden: Tensor<3>, mask: Tensor<2, Int>, min_count: f64) -> Tensor<2> {
     let [batch, seq, width] = hidden.dims();
     let weights = mask.float().cast(hidden.dtype()).reshape([batch, seq, 1]);
-    let counts = weights.clone().sum_dim(1).reshape([batch, 1]);
+    let counts = weights
+        .clone()
+        .sum_dim(1)
+        .reshape([batch, 1])
+        .clamp_min(min_count);
     let sums = (hidden * weights.expand([batch, seq, width]))
         .sum_dim(1)
         .reshape([batch, width]);

@@ -3,12 +3,13 @@
 //! Global layers attend to every key; the others to a sliding window. The feed-forward is a
 //! GeGLU: `mlp.Wi` gives the input and the gate side by side.
 
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
 use super::rotary::Rotation;
 use crate::activation::HiddenAct;
 use crate::attention::{AttentionMask, multi_head_attention};
+use crate::init::hf_linear;
 use crate::kernels;
 
 /// Sizes, biases and rates shared by every layer of a body.
@@ -47,20 +48,11 @@ impl LayerShape {
             .init(device)
     }
 
-    /// A linear layer with normal(0, `initializer_range`) weights and, when `bias`, zero biases.
+    /// [`hf_linear`] without its bias unless `bias`.
     fn linear(&self, d_input: usize, d_output: usize, bias: bool, device: &Device) -> Linear {
-        let mut linear = LinearConfig::new(d_input, d_output)
-            .with_bias(bias)
-            .with_initializer(burn::nn::Initializer::Normal {
-                mean: 0.0,
-                std: self.initializer_range,
-            })
-            .init(device);
-        if bias {
-            linear.bias = Some(burn::module::Param::from_tensor(Tensor::zeros(
-                [d_output],
-                device,
-            )));
+        let mut linear = hf_linear(d_input, d_output, self.initializer_range, device);
+        if !bias {
+            linear.bias = None;
         }
         linear
     }
