@@ -19,8 +19,10 @@ mod bias;
 mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
+mod relative;
 
 pub use bias::{AttentionBias, mask_value};
+pub use relative::{RelativeIndex, RelativeIndexError, RelativeTerm, relative_scores};
 
 use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::prelude::*;

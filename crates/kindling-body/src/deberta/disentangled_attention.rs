@@ -64,13 +64,14 @@ pub struct DisentangledSelfAttention {
 /// What every layer's relative terms read, built once per forward pass.
 #[derive(Debug, Clone)]
 pub struct RelativeContext {
-    /// The (normalized) relative embeddings `[2 · span, hidden]`.
+    /// The (normalized) relative embeddings in reach of the sequence, `[rows, hidden]`: the
+    /// rows of the `[2 · span, hidden]` table the indices read, from the first to the last.
     pub embeddings: Tensor<2>,
-    /// Table row per content-to-position score, `[batch, heads, seq, seq]`.
-    pub c2p_index: Tensor<4, Int>,
-    /// Table row per position-to-content score, `[batch, heads, seq, seq]`, indexed by key
-    /// then query (the gather runs over the keys' rows; its result is transposed).
-    pub p2c_index: Tensor<4, Int>,
+    /// The row each content-to-position score reads, by query then key.
+    pub c2p: kernels::RelativeIndex,
+    /// The row each position-to-content score reads, by key then query (`transformers`
+    /// gathers over the keys' rows and transposes the result).
+    pub p2c: kernels::RelativeIndex,
 }
 
 impl DisentangledSelfAttention {
@@ -99,21 +100,6 @@ impl DisentangledSelfAttention {
         }
     }
 
-    /// `[rows, heads · head_dim]` to `[1, heads, rows, head_dim]`.
-    fn split_positions(&self, x: Tensor<2>) -> Tensor<4> {
-        let [rows, width] = x.dims();
-        x.reshape([rows, self.num_heads, width / self.num_heads])
-            .swap_dims(0, 1)
-            .unsqueeze::<4>()
-    }
-
-    /// `[batch, seq, heads · head_dim]` to `[batch, heads, seq, head_dim]`.
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [batch, seq, width] = x.dims();
-        x.reshape([batch, seq, self.num_heads, width / self.num_heads])
-            .swap_dims(1, 2)
-    }
-
     /// The `c2p` and `p2c` scores `[batch, heads, seq, seq]`, already divided by
     /// `√(head_dim · scale_factor)`; `None` without relative terms.
     fn relative_scores(
@@ -128,43 +114,28 @@ impl DisentangledSelfAttention {
         let head_dim = query.dims()[2] / self.num_heads;
         let scale = ((head_dim * self.pos.scale_factor()) as f64).powf(-0.5);
         let rel = kernels::dropout(relative.embeddings.clone(), &self.pos_dropout);
-        let [batch, heads, _, _] = relative.c2p_index.dims();
-        let mut score: Option<Tensor<4>> = None;
-        let mut add = |term: Tensor<4>| {
-            score = Some(match score.take() {
-                Some(s) => s + term,
-                None => term,
-            });
+        let project = |own: &Option<Linear>, shared: &Linear| match (own, self.pos.share_att_key) {
+            (Some(own), false) => kernels::linear(rel.clone(), own),
+            _ => kernels::linear(rel.clone(), shared),
         };
+        let mut terms = Vec::with_capacity(2);
         if self.pos.c2p {
-            let proj = match (&self.pos_key_proj, self.pos.share_att_key) {
-                (Some(own), false) => own,
-                _ => &self.key_proj,
-            };
-            let pos_key = self.split_positions(kernels::linear(rel.clone(), proj));
-            let rows = pos_key.dims()[2];
-            let scores = self.split_heads(query.clone()).matmul(
-                pos_key
-                    .swap_dims(2, 3)
-                    .expand([batch, heads, head_dim, rows]),
-            );
-            add(scores.gather(3, relative.c2p_index.clone()) * scale);
+            terms.push(kernels::RelativeTerm {
+                content: query,
+                positions: project(&self.pos_key_proj, &self.key_proj),
+                index: &relative.c2p,
+                by_key: false,
+            });
         }
         if self.pos.p2c {
-            let proj = match (&self.pos_query_proj, self.pos.share_att_key) {
-                (Some(own), false) => own,
-                _ => &self.query_proj,
-            };
-            let pos_query = self.split_positions(kernels::linear(rel, proj));
-            let rows = pos_query.dims()[2];
-            let scores = self.split_heads(key.clone()).matmul(
-                pos_query
-                    .swap_dims(2, 3)
-                    .expand([batch, heads, head_dim, rows]),
-            );
-            add(scores.gather(3, relative.p2c_index.clone()).swap_dims(2, 3) * scale);
+            terms.push(kernels::RelativeTerm {
+                content: key,
+                positions: project(&self.pos_query_proj, &self.query_proj),
+                index: &relative.p2c,
+                by_key: true,
+            });
         }
-        score
+        kernels::relative_scores(&terms, self.num_heads, scale)
     }
 
     /// `hidden [batch, seq, hidden]` to the context `[batch, seq, hidden]`, and the attention

@@ -214,29 +214,25 @@ impl ConvLayer {
 }
 
 impl DebertaV2Encoder {
-    /// What every layer's relative terms read for a `[batch, seq]` batch: the relative
-    /// embeddings (through `encoder.LayerNorm` where the config asks) and the gather indices;
-    /// `None` without relative attention.
-    pub fn relative_context(
-        &self,
-        batch: usize,
-        seq: usize,
-        device: &Device,
-    ) -> Option<RelativeContext> {
+    /// What every layer's relative terms read for sequences of `seq`: the rows of the
+    /// relative embeddings in reach (through `encoder.LayerNorm` where the config asks) and
+    /// the gather indices into them; `None` without relative attention.
+    pub fn relative_context(&self, seq: usize) -> Option<RelativeContext> {
         let table = self.rel_embeddings.as_ref()?;
-        let mut embeddings = table.weight.val();
+        let sliced = self.positions.sliced_indices(seq);
+        let rows = sliced.first_row..sliced.first_row + sliced.rows;
+        let mut embeddings = table.weight.val().slice([rows]);
         if let Some(norm) = &self.layer_norm {
             embeddings = kernels::add_layer_norm(embeddings, None, norm, self.layer_norm_eps);
         }
-        let heads = self
-            .layer
-            .first()
-            .map_or(1, |l| l.attention.self_attention.num_heads);
-        let (c2p_index, p2c_index) = self.positions.index_tensors(batch, heads, seq, device);
+        let index = |values| {
+            kernels::RelativeIndex::new(seq, sliced.rows, values)
+                .expect("sliced indices stay within their rows")
+        };
         Some(RelativeContext {
             embeddings,
-            c2p_index,
-            p2c_index,
+            c2p: index(sliced.c2p.clone()),
+            p2c: index(sliced.p2c.clone()),
         })
     }
 

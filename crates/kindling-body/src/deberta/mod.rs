@@ -227,7 +227,7 @@ impl Body for DebertaV2Body {
             input.position_ids,
             float_mask.clone(),
         );
-        let relative = self.encoder.relative_context(batch, seq, &device);
+        let relative = self.encoder.relative_context(seq);
         let layers: Vec<(usize, &DebertaV2Layer)> = self.encoder.layer.iter().enumerate().collect();
         BodyOutput::from_layers(&layers, embedded.clone(), options, |(i, layer), h| {
             let (out, probs) = layer.forward(h, &mask, relative.as_ref(), &float_mask);

@@ -2,10 +2,7 @@
 //! `transformers`, and the gather indices of the two disentangled terms.
 //!
 //! The positions depend only on the sequence length and the config, so they are computed on
-//! the host, once per forward pass, and uploaded as index tensors; nothing is read back from
-//! the device.
-
-use burn::prelude::*;
+//! the host, once per forward pass; nothing is read back from the device.
 
 /// How query-to-key distances become rows of the relative-embedding table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,24 +75,35 @@ impl RelativePositions {
         (c2p, p2c)
     }
 
-    /// [`indices`](Self::indices) as `[batch, heads, seq, seq]` integer tensors on `device`,
-    /// ready for a gather over the table rows of `[batch, heads, seq, 2·span]` scores.
-    pub fn index_tensors(
-        &self,
-        batch: usize,
-        heads: usize,
-        seq: usize,
-        device: &Device,
-    ) -> (Tensor<4, Int>, Tensor<4, Int>) {
+    /// [`indices`](Self::indices) over only the table rows they read (a short sequence reads
+    /// `2 · seq - 1` of the `2 · span` rows at most): the first row, and the c2p and p2c indices
+    /// of that slice of the table, which has `rows` rows.
+    pub fn sliced_indices(&self, seq: usize) -> SlicedIndices {
         let (c2p, p2c) = self.indices(seq);
-        let to_tensor = |values: Vec<i64>| {
-            Tensor::<2, Int>::from_data(TensorData::new(values, [seq, seq]), device)
-                .reshape([1, 1, seq, seq])
-                .repeat_dim(0, batch)
-                .repeat_dim(1, heads)
-        };
-        (to_tensor(c2p), to_tensor(p2c))
+        let all = || c2p.iter().chain(&p2c).copied();
+        let first = all().min().unwrap_or(0);
+        let last = all().max().unwrap_or(0);
+        let shift = |values: Vec<i64>| values.into_iter().map(|r| (r - first) as u32).collect();
+        SlicedIndices {
+            first_row: first as usize,
+            rows: (last - first + 1) as usize,
+            c2p: shift(c2p),
+            p2c: shift(p2c),
+        }
     }
+}
+
+/// The indices of [`RelativePositions::sliced_indices`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlicedIndices {
+    /// The first table row read.
+    pub first_row: usize,
+    /// Rows from the first to the last read.
+    pub rows: usize,
+    /// Content-to-position rows, `[seq, seq]`, from `first_row`.
+    pub c2p: Vec<u32>,
+    /// Position-to-content rows, `[seq, seq]` indexed by key then query, from `first_row`.
+    pub p2c: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -140,5 +148,22 @@ mod tests {
             }
         }
         assert_eq!(p2c[4], 5);
+    }
+
+    #[test]
+    fn sliced_indices_read_only_the_rows_in_reach() {
+        let positions = RelativePositions {
+            span: 8,
+            buckets: None,
+            max_position: 8,
+        };
+        let (c2p, p2c) = positions.indices(3);
+        let sliced = positions.sliced_indices(3);
+        // Distances -2..=2 read rows 6..=10 of 16.
+        assert_eq!((sliced.first_row, sliced.rows), (6, 5));
+        for e in 0..9 {
+            assert_eq!(i64::from(sliced.c2p[e]) + 6, c2p[e]);
+            assert_eq!(i64::from(sliced.p2c[e]) + 6, p2c[e]);
+        }
     }
 }

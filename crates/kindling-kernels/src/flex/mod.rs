@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use super::AttentionBias;
 use super::cpu::activation::gelu_in_place;
 use super::cpu::attention::{
-    Additive, AttentionShape, ProbsDropout, ScoreBias, attention as attention_kernel,
+    Additive, AttentionShape, ProbsDropout, RelativeTerm as RelativeSlices, ScoreBias,
+    attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
 use super::cpu::norm::layer_norm_rows;
@@ -328,6 +329,45 @@ pub fn attention(
         &mut out,
     );
     Ok(tensor(from_vec(out, vec![batch, seq_q, hidden])))
+}
+
+/// [`crate::relative_scores`] with kindling's kernel, when every tensor is Flex float32
+/// without autodiff (`None` otherwise: the caller takes Burn's operations).
+pub fn relative_scores(
+    terms: &[crate::RelativeTerm<'_>],
+    heads: usize,
+    scale: f64,
+) -> Option<Tensor<4>> {
+    let parts = terms
+        .iter()
+        .map(|term| {
+            let content = contiguous(float32(term.content.clone()).ok()?);
+            let positions = contiguous(float32(term.positions.clone()).ok()?);
+            Some((content, positions))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let [batch, seq, hidden] = terms.first()?.content.dims();
+    let slices = terms
+        .iter()
+        .zip(&parts)
+        .map(|(term, (content, positions))| RelativeSlices {
+            content: values(content),
+            positions: values(positions),
+            rows: term.index.rows(),
+            index: term.index.entries(),
+            by_key: term.by_key,
+        })
+        .collect::<Vec<_>>();
+    let shape = AttentionShape {
+        batch,
+        seq_q: seq,
+        seq_k: seq,
+        heads,
+        head_dim: hidden / heads,
+    };
+    let mut out = vec![0.0f32; batch * heads * seq * seq];
+    relative_kernel(&slices, shape, scale as f32, &mut out);
+    Some(tensor(from_vec(out, vec![batch, heads, seq, seq])))
 }
 
 /// The parameter, first and second moments after one AdamW step.

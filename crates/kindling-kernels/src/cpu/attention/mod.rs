@@ -14,8 +14,10 @@ use super::softmax::{softmax_backward_rows, softmax_rows, softmax_rows_unnormali
 
 mod banded;
 mod bias;
+mod relative;
 
 pub use bias::{Additive, ScoreBias};
+pub use relative::{RelativeTerm, relative_scores};
 
 /// The shape of one attention call.
 #[derive(Debug, Clone, Copy)]
