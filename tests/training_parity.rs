@@ -235,13 +235,29 @@ fn steps_follow_pytorch(run: &str, plain: &Device) {
 
 test_device!(bf16_steps_follow_pytorch_bf16);
 
+fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
+    bf16_steps_follow(BERT, plain);
+}
+
+test_device!(deberta_bf16_steps_follow_pytorch_bf16);
+
+fn deberta_bf16_steps_follow_pytorch_bf16(plain: &Device) {
+    bf16_steps_follow(DEBERTA, plain);
+}
+
+test_device!(modernbert_bf16_steps_follow_pytorch_bf16);
+
+fn modernbert_bf16_steps_follow_pytorch_bf16(plain: &Device) {
+    bf16_steps_follow(MODERNBERT, plain);
+}
+
 /// `bf16: true` (bf16 compute, float32 master weights) against PyTorch's run of the same scheme
 /// (`bf16_losses`). Tolerance: twice PyTorch's own relative deviation of its bf16 run from its
 /// float32 run (`bf16_max_rel_deviation`): kindling rounds differently, but not worse.
-fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
+fn bf16_steps_follow(run: &str, plain: &Device) {
     if !plain.supports_dtype(kindling::burn::tensor::FloatDType::BF16) {
         // No bfloat16 on this device: what is checked is that training refuses, naming it.
-        let Err(err) = try_train_fixture(BERT, plain, true) else {
+        let Err(err) = try_train_fixture(run, plain, true) else {
             panic!("bf16 training on {plain:?}, which has no bfloat16, must be an error");
         };
         assert!(
@@ -251,8 +267,8 @@ fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
         println!("{plain:?} has no bfloat16; --bf16 is refused: {err}");
         return;
     }
-    let expected = expected(BERT);
-    let (ours, model) = train_fixture(BERT, plain, true);
+    let expected = expected(run);
+    let (ours, model) = train_fixture(run, plain, true);
     let f32_losses: Vec<f64> = serde_json::from_value(expected["losses"].clone()).unwrap();
     let bf16_losses: Vec<f64> = serde_json::from_value(expected["bf16_losses"].clone()).unwrap();
     let tolerance = 2.0 * expected["bf16_max_rel_deviation"].as_f64().unwrap();
@@ -261,7 +277,7 @@ fn bf16_steps_follow_pytorch_bf16(plain: &Device) {
         let vs_bf16 = ((o - b) / f).abs();
         let vs_f32 = ((o - f) / f).abs();
         println!(
-            "step {step:2}: kindling bf16 {o:.5}  torch bf16 {b:.5}  torch f32 {f:.5}  rel {vs_bf16:.2e} / {vs_f32:.2e}"
+            "{run} step {step:2}: kindling bf16 {o:.5}  torch bf16 {b:.5}  torch f32 {f:.5}  rel {vs_bf16:.2e} / {vs_f32:.2e}"
         );
         assert!(
             vs_bf16 <= tolerance,

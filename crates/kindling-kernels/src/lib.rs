@@ -20,9 +20,11 @@ mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
 mod relative;
+mod rotary;
 
 pub use bias::{AttentionBias, mask_value};
 pub use relative::{RelativeIndex, RelativeIndexError, RelativeTerm, relative_scores};
+pub use rotary::split_rotary_qkv;
 
 use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::prelude::*;
@@ -180,6 +182,28 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         Err(x) => x,
     };
     activation::gelu(x)
+}
+
+/// `gelu(input) · gate`, where `input` and `gate` are the two halves of `both`'s last
+/// dimension (a GeGLU feed-forward's gating, ModernBERT's `mlp`). On Flex in float32 without
+/// autodiff, one pass per row; elsewhere a slice of each half, [`gelu`] and a product.
+///
+/// # Panics
+/// When the last dimension is odd.
+pub fn gelu_glu<const D: usize>(both: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let both = match flex::gelu_glu(both) {
+        Ok(out) => return out,
+        Err(both) => both,
+    };
+    let two = both.dims()[D - 1];
+    assert!(
+        two.is_multiple_of(2),
+        "gelu_glu: the last dimension {two} is odd"
+    );
+    let input = both.clone().narrow(D - 1, 0, two / 2);
+    let gate = both.narrow(D - 1, two / 2, two / 2);
+    gelu(input) * gate
 }
 
 /// Whether [`attention`] runs kindling's kernels on `device` (Flex, with or without

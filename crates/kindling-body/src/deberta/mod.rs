@@ -216,10 +216,13 @@ impl Body for DebertaV2Body {
         let fused = !options.output_attentions
             && (!device.is_autodiff() || kernels::has_fast_attention(&device));
         let mask = AttentionMask::new(input.attention_mask.clone(), fused);
+        // In the body's compute dtype (bf16 training casts the weights, not the inputs).
+        let dtype = self.embeddings.word_embeddings.weight.val().dtype();
         let float_mask = input
             .attention_mask
             .clone()
             .float()
+            .cast(dtype)
             .reshape([batch, seq, 1]);
         let embedded = self.embeddings.forward(
             input.input_ids,

@@ -160,12 +160,7 @@ impl ModernBertAttention {
         rotation: &Rotation,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let qkv = kernels::linear(hidden, &self.wqkv);
-        let [batch, seq, three] = qkv.dims();
-        let h = three / 3;
-        let part = |k: usize| qkv.clone().slice([0..batch, 0..seq, k * h..(k + 1) * h]);
-        let query = rotation.apply(part(0), self.num_heads);
-        let key = rotation.apply(part(1), self.num_heads);
-        let value = part(2);
+        let (query, key, value) = rotation.split_qkv(qkv);
         let (context, probs) =
             multi_head_attention(query, key, value, mask, self.num_heads, &self.dropout);
         let out = kernels::dropout(kernels::linear(context, &self.wo), &self.out_drop);
@@ -177,11 +172,13 @@ impl ModernBertMlp {
     /// `Wo(drop(act(input) · gate))`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let both = kernels::linear(hidden, &self.wi);
-        let [batch, seq, two] = both.dims();
-        let i = two / 2;
-        let input = both.clone().slice([0..batch, 0..seq, 0..i]);
-        let gate = both.slice([0..batch, 0..seq, i..two]);
-        let glu = self.activation.forward(input) * gate;
+        let glu = match self.activation {
+            HiddenAct::Gelu => kernels::gelu_glu(both),
+            activation => {
+                let i = both.dims()[2] / 2;
+                activation.forward(both.clone().narrow(2, 0, i)) * both.narrow(2, i, i)
+            }
+        };
         kernels::linear(kernels::dropout(glu, &self.drop), &self.wo)
     }
 }

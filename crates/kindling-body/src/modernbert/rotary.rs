@@ -3,6 +3,8 @@
 
 use burn::prelude::*;
 
+use crate::kernels;
+
 /// The inverse frequencies `1 / base^(2i / head_dim)` for `i < head_dim / 2`, computed in
 /// float32 as `transformers`' `compute_default_rope_parameters` does (so the angles, and the
 /// outputs, match its rounding).
@@ -48,22 +50,11 @@ impl Rotation {
         }
     }
 
-    /// `x · cos + rotate_half(x) · sin` for `x` `[batch, seq, heads · head_dim]`, where
-    /// `rotate_half` maps the halves `(x1, x2)` of each head to `(-x2, x1)`.
-    pub fn apply(&self, x: Tensor<3>, heads: usize) -> Tensor<3> {
-        let [batch, seq, width] = x.dims();
-        let head_dim = width / heads;
-        let half = head_dim / 2;
-        let x = x.reshape([batch, seq, heads, head_dim]);
-        let dims = [batch, seq, heads, head_dim];
-        let first = x.clone().slice([0..batch, 0..seq, 0..heads, 0..half]);
-        let second = x
-            .clone()
-            .slice([0..batch, 0..seq, 0..heads, half..head_dim]);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3);
-        let cos = self.cos.clone().expand(dims);
-        let sin = self.sin.clone().expand(dims);
-        (x * cos + rotated * sin).reshape([batch, seq, width])
+    /// The query, key and value of a fused `[batch, seq, 3 · hidden]` projection, query
+    /// and key rotated: `x · cos + rotate_half(x) · sin`, where `rotate_half` maps the halves
+    /// `(x1, x2)` of each head to `(-x2, x1)` ([`kernels::split_rotary_qkv`]).
+    pub fn split_qkv(&self, qkv: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        kernels::split_rotary_qkv(qkv, &self.cos, &self.sin)
     }
 }
 
@@ -79,7 +70,12 @@ mod tests {
         let x = Tensor::<3>::from_data(TensorData::new(values, [2, 3, 8]), &device);
         let positions = Tensor::<1, Int>::arange(0..3, &device).reshape([1, 3]);
         let rotation = Rotation::new(positions, 10_000.0, 4, x.dtype());
-        let y = rotation.apply(x.clone(), heads);
+        let qkv = Tensor::cat(vec![x.clone(), x.clone(), x.clone()], 2);
+        let (y, k, v) = rotation.split_qkv(qkv);
+        assert_eq!(heads * 4, y.dims()[2]);
+        let read3 = |t: Tensor<3>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert_eq!(read3(y.clone()), read3(k));
+        assert_eq!(read3(v), read3(x.clone()));
         let read = |t: Tensor<3>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let (x, y) = (read(x), read(y));
         // position 0 of each row is unchanged

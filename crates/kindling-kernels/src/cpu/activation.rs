@@ -141,3 +141,14 @@ mod tests {
         }
     }
 }
+
+#[inline(always)]
+fn gelu_gate_body(out: &mut [f32], input: &[f32], gate: &[f32]) {
+    for ((o, &x), &g) in out.iter_mut().zip(input).zip(gate) {
+        *o = gelu(x) * g;
+    }
+}
+
+dispatch!(
+    /// `out = gelu(input) · gate`, element-wise (a GeGLU's gating).
+    gelu_gate(out: &mut [f32], input: &[f32], gate: &[f32]) { gelu_gate_body(out, input, gate) });

@@ -46,4 +46,5 @@ pub mod attention;
 pub mod dropout;
 pub mod norm;
 pub mod optim;
+pub mod rotary;
 pub mod softmax;

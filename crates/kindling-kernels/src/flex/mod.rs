@@ -17,7 +17,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::AttentionBias;
-use super::cpu::activation::gelu_in_place;
+use super::cpu::activation::{gelu_gate, gelu_in_place};
 use super::cpu::attention::{
     Additive, AttentionShape, ProbsDropout, RelativeTerm as RelativeSlices, ScoreBias,
     attention as attention_kernel, relative_scores as relative_kernel,
@@ -25,6 +25,7 @@ use super::cpu::attention::{
 use super::cpu::dropout::dropout_mask;
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
+use super::cpu::rotary::rotate_heads;
 
 /// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
 fn float32<const D: usize>(tensor: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
@@ -370,6 +371,96 @@ pub fn relative_scores(
     Some(tensor(from_vec(out, vec![batch, heads, seq, seq])))
 }
 
+/// Rows per task of the row-wise kernels below.
+const ROWS_PER_TASK: usize = 16;
+
+/// `gelu(input) · gate` of the two halves of `both`'s last dimension, one pass per row.
+pub fn gelu_glu<const D: usize>(both: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let mut dims = both.dims();
+    let two = dims[D - 1];
+    if !two.is_multiple_of(2) {
+        return Err(both);
+    }
+    let both = contiguous(float32(both)?);
+    let half = two / 2;
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let mut out = vec![0.0f32; rows * half];
+    out.par_chunks_mut(ROWS_PER_TASK * half.max(1))
+        .zip(values(&both).par_chunks(ROWS_PER_TASK * two.max(1)))
+        .for_each(|(out, both)| {
+            for (out, row) in out.chunks_exact_mut(half).zip(both.chunks_exact(two)) {
+                let (input, gate) = row.split_at(half);
+                gelu_gate(out, input, gate);
+            }
+        });
+    dims[D - 1] = half;
+    Ok(tensor(from_vec(out, dims.to_vec())))
+}
+
+/// The query, key and value of a fused `[batch, seq, 3 · hidden]` projection, query and key
+/// rotated by `cos` / `sin` (`[batch or 1, seq, 1, head_dim]`): one pass per row.
+pub fn split_rotary_qkv(
+    qkv: Tensor<3>,
+    cos: &Tensor<4>,
+    sin: &Tensor<4>,
+) -> Result<(Tensor<3>, Tensor<3>, Tensor<3>), Tensor<3>> {
+    let [batch, seq, three] = qkv.dims();
+    let [tables, cos_seq, _, head_dim] = cos.dims();
+    if !three.is_multiple_of(3)
+        || cos.dims() != sin.dims()
+        || cos_seq != seq
+        || !(tables == 1 || tables == batch)
+        || head_dim == 0
+        || !head_dim.is_multiple_of(2)
+        || !(three / 3).is_multiple_of(head_dim)
+    {
+        return Err(qkv);
+    }
+    let (Some(cos), Some(sin)) = (constant32(cos), constant32(sin)) else {
+        return Err(qkv);
+    };
+    let qkv = contiguous(float32(qkv)?);
+    let hidden = three / 3;
+    let rows = batch * seq;
+    let (cos, sin, qkv) = (values(&cos), values(&sin), values(&qkv));
+    let mut parts = [
+        vec![0.0f32; rows * hidden],
+        vec![0.0f32; rows * hidden],
+        vec![0.0f32; rows * hidden],
+    ];
+    let [query, key, value] = &mut parts;
+    let chunk = ROWS_PER_TASK * hidden.max(1);
+    query
+        .par_chunks_mut(chunk)
+        .zip(key.par_chunks_mut(chunk))
+        .zip(value.par_chunks_mut(chunk))
+        .enumerate()
+        .for_each(|(task, ((query, key), value))| {
+            let first = task * ROWS_PER_TASK;
+            let rows = query
+                .chunks_exact_mut(hidden)
+                .zip(key.chunks_exact_mut(hidden))
+                .zip(value.chunks_exact_mut(hidden));
+            for (r, ((query, key), value)) in rows.enumerate() {
+                let row = first + r;
+                let table = if tables == 1 { row % seq } else { row };
+                let angles = table * head_dim..(table + 1) * head_dim;
+                let (cos, sin) = (&cos[angles.clone()], &sin[angles]);
+                let source = &qkv[row * three..(row + 1) * three];
+                rotate_heads(query, &source[..hidden], cos, sin);
+                rotate_heads(key, &source[hidden..2 * hidden], cos, sin);
+                value.copy_from_slice(&source[2 * hidden..]);
+            }
+        });
+    let [query, key, value] = parts;
+    let shape = || vec![batch, seq, hidden];
+    Ok((
+        tensor(from_vec(query, shape())),
+        tensor(from_vec(key, shape())),
+        tensor(from_vec(value, shape())),
+    ))
+}
+
 /// The parameter, first and second moments after one AdamW step.
 pub type AdamWOutput<const D: usize> = (Tensor<D>, Tensor<D>, Tensor<D>);
 /// The inputs handed back when the fused step does not apply.
@@ -446,12 +537,18 @@ pub fn sum_of_squares<const D: usize>(x: &Tensor<D>) -> Option<f64> {
 /// Rows of a layer norm per task on the thread pool.
 const NORM_ROWS: usize = 16;
 
-/// `layer`'s gamma and beta as contiguous Flex float32 primitives (`None` when there is no
-/// beta or they are not Flex float32).
+/// `layer`'s gamma and beta as contiguous Flex float32 primitives, beta zeros for a norm
+/// without one (ModernBERT's); `None` when they are not Flex float32.
 fn norm_parameters(layer: &LayerNorm) -> Option<(FlexTensor, FlexTensor)> {
-    let gamma = float32(layer.gamma.val()).ok()?;
-    let beta = float32(layer.beta.as_ref()?.val()).ok()?;
-    Some((contiguous(gamma), contiguous(beta)))
+    let gamma = contiguous(float32(layer.gamma.val()).ok()?);
+    let beta = match &layer.beta {
+        Some(beta) => contiguous(float32(beta.val()).ok()?),
+        None => {
+            let width = gamma.layout().num_elements();
+            from_vec(vec![0.0; width], vec![width])
+        }
+    };
+    Some((gamma, beta))
 }
 
 /// `layer(x + residual)` (or `layer(x)`) in one pass per row, in place on `x`'s buffer when it

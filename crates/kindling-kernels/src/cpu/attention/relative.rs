@@ -53,6 +53,10 @@ pub fn relative_scores(
         "relative scores: queries and keys are one sequence"
     );
     assert_eq!(out.len(), batch * heads * seq * seq, "relative scores: out");
+    if terms.is_empty() {
+        out.fill(0.0);
+        return;
+    }
     for term in terms {
         assert_eq!(
             term.content.len(),
@@ -71,16 +75,27 @@ pub fn relative_scores(
             term.rows
         );
     }
-    out.fill(0.0);
+    // The position-to-content terms gather by query row: their index transposed, so each
+    // score row is written once, in order.
+    let by_query = terms
+        .iter()
+        .map(|term| match term.by_key {
+            false => None,
+            true => Some(
+                (0..seq * seq)
+                    .map(|e| term.index[(e % seq) * seq + e / seq])
+                    .collect::<Vec<_>>(),
+            ),
+        })
+        .collect::<Vec<_>>();
     let out = Shared(out.as_mut_ptr());
     let work = terms.iter().map(|t| seq * t.rows * head_dim).sum::<usize>();
     for_each_head(shape, work, |scratch, task| {
         let (b, h) = (task / heads, task % heads);
-        let out = out;
         // SAFETY: task `(b, h)` writes only its own `[seq, seq]` block of `out`.
         let block =
-            unsafe { std::slice::from_raw_parts_mut(out.0.add(task * seq * seq), seq * seq) };
-        for term in terms {
+            unsafe { std::slice::from_raw_parts_mut(out.get().add(task * seq * seq), seq * seq) };
+        for (t, (term, transposed)) in terms.iter().zip(&by_query).enumerate() {
             let table = &mut scratch.first;
             table.resize(seq * term.rows, 0.0);
             let content = View::rows(
@@ -103,16 +118,33 @@ pub fn relative_scores(
                     scale,
                 );
             }
-            for c in 0..seq {
-                let row = &table[c * term.rows..(c + 1) * term.rows];
-                let index = &term.index[c * seq..(c + 1) * seq];
-                if term.by_key {
-                    for (o, &r) in index.iter().enumerate() {
-                        block[o * seq + c] += row[r as usize];
+            let rows = term.rows;
+            for (i, cells) in block.chunks_exact_mut(seq).enumerate() {
+                let index = &transposed.as_deref().unwrap_or(term.index)[i * seq..(i + 1) * seq];
+                match (t, transposed.is_some()) {
+                    // Query `i`'s row of table `c = i`.
+                    (0, false) => {
+                        let row = &table[i * rows..(i + 1) * rows];
+                        for (cell, &r) in cells.iter_mut().zip(index) {
+                            *cell = row[r as usize];
+                        }
                     }
-                } else {
-                    for (cell, &r) in block[c * seq..(c + 1) * seq].iter_mut().zip(index) {
-                        *cell += row[r as usize];
+                    (_, false) => {
+                        let row = &table[i * rows..(i + 1) * rows];
+                        for (cell, &r) in cells.iter_mut().zip(index) {
+                            *cell += row[r as usize];
+                        }
+                    }
+                    // Key `j`'s row of the table, for every key `j` of query `i`.
+                    (0, true) => {
+                        for (j, (cell, &r)) in cells.iter_mut().zip(index).enumerate() {
+                            *cell = table[j * rows + r as usize];
+                        }
+                    }
+                    (_, true) => {
+                        for (j, (cell, &r)) in cells.iter_mut().zip(index).enumerate() {
+                            *cell += table[j * rows + r as usize];
+                        }
                     }
                 }
             }
@@ -169,8 +201,11 @@ mod tests {
                 by_key: true,
             },
         ];
+        // Either term first (the first writes, the next adds).
         let mut out = vec![f32::NAN; batch * heads * seq * seq];
         relative_scores(&terms, shape, 0.5, &mut out);
+        let mut swapped = vec![f32::NAN; batch * heads * seq * seq];
+        relative_scores(&[terms[1], terms[0]], shape, 0.5, &mut swapped);
         let dot = |a: &[f32], ar: usize, p: &[f32], pr: usize, h: usize| -> f32 {
             (0..head_dim)
                 .map(|d| a[ar * hidden + h * head_dim + d] * p[pr * hidden + h * head_dim + d])
@@ -183,8 +218,10 @@ mod tests {
                         let expected = 0.5
                             * (dot(&query, b * seq + i, &pos_key, c2p[i * seq + j] as usize, h)
                                 + dot(&key, b * seq + j, &pos_query, p2c[j * seq + i] as usize, h));
-                        let got = out[((b * heads + h) * seq + i) * seq + j];
-                        assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+                        for got in [&out, &swapped] {
+                            let got = got[((b * heads + h) * seq + i) * seq + j];
+                            assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+                        }
                     }
                 }
             }
