@@ -23,6 +23,9 @@ pub struct RelativeIndex {
     seq: usize,
     rows: usize,
     index: Arc<[u32]>,
+    /// The entries transposed, built on first use: kindling's kernel reads a key-content
+    /// term's rows by query.
+    transposed: Arc<OnceLock<Vec<u32>>>,
     /// `[batch, heads, seq, seq]` on a device, for the gather of Burn's path.
     gather: Arc<OnceLock<Tensor<4, Int>>>,
 }
@@ -67,6 +70,7 @@ impl RelativeIndex {
             seq,
             rows,
             index: index.into(),
+            transposed: Arc::default(),
             gather: Arc::default(),
         })
     }
@@ -84,6 +88,16 @@ impl RelativeIndex {
     /// The entries, `[seq, seq]` row-major.
     pub fn entries(&self) -> &[u32] {
         &self.index
+    }
+
+    /// The entries transposed (`[o · seq + c]`), built once and shared by every clone.
+    pub(crate) fn transposed(&self) -> &[u32] {
+        let seq = self.seq;
+        self.transposed.get_or_init(|| {
+            (0..seq * seq)
+                .map(|e| self.index[(e % seq) * seq + e / seq])
+                .collect()
+        })
     }
 
     /// The index repeated to `[batch, heads, seq, seq]` on `device` (built on first use).

@@ -13,40 +13,9 @@ const HEADS: usize = 3;
 const HEAD_DIM: usize = 4;
 const HIDDEN: usize = HEADS * HEAD_DIM;
 
-/// Burn's NdArray backend, where kindling has no kernel (deprecated upstream; the warning is
-/// silenced here, where the device is chosen).
-#[allow(deprecated)]
-fn ndarray() -> Device {
-    Device::ndarray()
-}
+mod common;
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_to_vec().unwrap()
-}
-
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use common::{max_difference, ndarray, read, tensor, values};
 
 /// One combination of bias parts: sequence 0 has 9 real tokens, sequence 1 none at all (its
 /// rows see only padding); the additive bias is `[batches, heads, SEQ, SEQ]`.

@@ -6,36 +6,9 @@ use burn::nn::LayerNormConfig;
 use burn::prelude::*;
 use kindling_kernels::{RelativeIndex, RelativeTerm, add_layer_norm, relative_scores};
 
-/// Burn's NdArray backend, where kindling has no kernel (deprecated upstream; the warning is
-/// silenced here, where the device is chosen).
-#[allow(deprecated)]
-fn ndarray() -> Device {
-    Device::ndarray()
-}
+mod common;
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
-fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_to_vec().unwrap()
-}
-
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use common::{max_difference, ndarray, read, tensor, values};
 
 /// Both terms, either alone, with a clamped, non-square index as DeBERTa's buckets give.
 #[test]
@@ -51,24 +24,20 @@ fn relative_scores_agree_across_backends() {
     let c2p = RelativeIndex::new(seq, rows, c2p).unwrap();
     let p2c = RelativeIndex::new(seq, rows, p2c).unwrap();
     let run = |device: &Device, which: (bool, bool)| {
-        let tensor3 = |seed| {
-            Tensor::<3>::from_data(
-                TensorData::new(values(batch * seq * hidden, seed), [batch, seq, hidden]),
+        let content = |seed| {
+            tensor(
+                values(batch * seq * hidden, seed),
+                [batch, seq, hidden],
                 device,
             )
         };
-        let tensor2 = |seed| {
-            Tensor::<2>::from_data(
-                TensorData::new(values(rows * hidden, seed), [rows, hidden]),
-                device,
-            )
-        };
-        let (query, key) = (tensor3(1), tensor3(2));
+        let positions = |seed| tensor(values(rows * hidden, seed), [rows, hidden], device);
+        let (query, key) = (content(1), content(2));
         let mut terms = Vec::new();
         if which.0 {
             terms.push(RelativeTerm {
                 content: &query,
-                positions: tensor2(3),
+                positions: positions(3),
                 index: &c2p,
                 by_key: false,
             });
@@ -76,7 +45,7 @@ fn relative_scores_agree_across_backends() {
         if which.1 {
             terms.push(RelativeTerm {
                 content: &key,
-                positions: tensor2(4),
+                positions: positions(4),
                 index: &p2c,
                 by_key: true,
             });
@@ -104,16 +73,9 @@ fn layer_norm_without_beta_agrees_across_backends() {
             .with_bias(false)
             .with_epsilon(1e-5)
             .init(device);
-        let gamma = Tensor::<1>::from_data(TensorData::new(values(width, 7), [width]), device);
-        layer.gamma = burn::module::Param::from_tensor(gamma);
-        let x = Tensor::<2>::from_data(
-            TensorData::new(values(rows * width, 8), [rows, width]),
-            device,
-        );
-        let residual = Tensor::<2>::from_data(
-            TensorData::new(values(rows * width, 9), [rows, width]),
-            device,
-        );
+        layer.gamma = burn::module::Param::from_tensor(tensor(values(width, 7), [width], device));
+        let x = tensor(values(rows * width, 8), [rows, width], device);
+        let residual = tensor(values(rows * width, 9), [rows, width], device);
         read(add_layer_norm(x, Some(residual), &layer, 1e-5))
     };
     let difference = max_difference(&run(&Device::flex()), &run(&ndarray()));

@@ -231,8 +231,8 @@ impl DebertaV2Encoder {
         };
         Some(RelativeContext {
             embeddings,
-            c2p: index(sliced.c2p.clone()),
-            p2c: index(sliced.p2c.clone()),
+            c2p: index(sliced.c2p),
+            p2c: index(sliced.p2c),
         })
     }
 

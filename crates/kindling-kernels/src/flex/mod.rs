@@ -355,7 +355,12 @@ pub fn relative_scores(
             content: values(content),
             positions: values(positions),
             rows: term.index.rows(),
-            index: term.index.entries(),
+            // The kernel reads every term by query row.
+            index: if term.by_key {
+                term.index.transposed()
+            } else {
+                term.index.entries()
+            },
             by_key: term.by_key,
         })
         .collect::<Vec<_>>();

@@ -20,11 +20,11 @@ pub struct RelativeTerm<'a> {
     pub positions: &'a [f32],
     /// Rows in `positions`.
     pub rows: usize,
-    /// `[seq, seq]` row-major: for content position `c` and the other position `o`, the
-    /// table row `index[c · seq + o]` (below `rows`).
+    /// `[seq, seq]` row-major, by query then key: the table row `index[i · seq + j]` (below
+    /// `rows`) that the score of query `i` and key `j` reads, in the table row of query `i`
+    /// or, with `by_key`, of key `j`.
     pub index: &'a [u32],
-    /// Whether the content rows are the keys: the score of query `o` and key `c` then reads
-    /// `index[c · seq + o]` (DeBERTa's `p2c`); otherwise query `c` and key `o` (`c2p`).
+    /// Whether the content rows are the keys (DeBERTa's `p2c`); otherwise the queries (`c2p`).
     pub by_key: bool,
 }
 
@@ -32,7 +32,8 @@ pub struct RelativeTerm<'a> {
 /// product of the content row and the position row its index names.
 ///
 /// # Panics
-/// When a slice is shorter than `shape` says or an index is out of its table.
+/// When a slice is shorter than `shape` says or an index is out of its table (a bounds check
+/// of the gather).
 #[allow(unsafe_code)]
 pub fn relative_scores(
     terms: &[RelativeTerm<'_>],
@@ -53,10 +54,6 @@ pub fn relative_scores(
         "relative scores: queries and keys are one sequence"
     );
     assert_eq!(out.len(), batch * heads * seq * seq, "relative scores: out");
-    if terms.is_empty() {
-        out.fill(0.0);
-        return;
-    }
     for term in terms {
         assert_eq!(
             term.content.len(),
@@ -69,25 +66,8 @@ pub fn relative_scores(
             "relative scores: positions"
         );
         assert_eq!(term.index.len(), seq * seq, "relative scores: index");
-        assert!(
-            term.index.iter().all(|&r| (r as usize) < term.rows),
-            "relative scores: an index is outside the table of {} rows",
-            term.rows
-        );
     }
-    // The position-to-content terms gather by query row: their index transposed, so each
-    // score row is written once, in order.
-    let by_query = terms
-        .iter()
-        .map(|term| match term.by_key {
-            false => None,
-            true => Some(
-                (0..seq * seq)
-                    .map(|e| term.index[(e % seq) * seq + e / seq])
-                    .collect::<Vec<_>>(),
-            ),
-        })
-        .collect::<Vec<_>>();
+    out.fill(0.0);
     let out = Shared(out.as_mut_ptr());
     let work = terms.iter().map(|t| seq * t.rows * head_dim).sum::<usize>();
     for_each_head(shape, work, |scratch, task| {
@@ -95,7 +75,7 @@ pub fn relative_scores(
         // SAFETY: task `(b, h)` writes only its own `[seq, seq]` block of `out`.
         let block =
             unsafe { std::slice::from_raw_parts_mut(out.get().add(task * seq * seq), seq * seq) };
-        for (t, (term, transposed)) in terms.iter().zip(&by_query).enumerate() {
+        for term in terms {
             let table = &mut scratch.first;
             table.resize(seq * term.rows, 0.0);
             let content = View::rows(
@@ -119,32 +99,19 @@ pub fn relative_scores(
                 );
             }
             let rows = term.rows;
-            for (i, cells) in block.chunks_exact_mut(seq).enumerate() {
-                let index = &transposed.as_deref().unwrap_or(term.index)[i * seq..(i + 1) * seq];
-                match (t, transposed.is_some()) {
-                    // Query `i`'s row of table `c = i`.
-                    (0, false) => {
-                        let row = &table[i * rows..(i + 1) * rows];
-                        for (cell, &r) in cells.iter_mut().zip(index) {
-                            *cell = row[r as usize];
-                        }
+            let score_rows = block
+                .chunks_exact_mut(seq)
+                .zip(term.index.chunks_exact(seq));
+            for (i, (cells, index)) in score_rows.enumerate() {
+                if term.by_key {
+                    // Key `j`'s table row, for every key `j` of query `i`.
+                    for (j, (cell, &r)) in cells.iter_mut().zip(index).enumerate() {
+                        *cell += table[j * rows + r as usize];
                     }
-                    (_, false) => {
-                        let row = &table[i * rows..(i + 1) * rows];
-                        for (cell, &r) in cells.iter_mut().zip(index) {
-                            *cell += row[r as usize];
-                        }
-                    }
-                    // Key `j`'s row of the table, for every key `j` of query `i`.
-                    (0, true) => {
-                        for (j, (cell, &r)) in cells.iter_mut().zip(index).enumerate() {
-                            *cell = table[j * rows + r as usize];
-                        }
-                    }
-                    (_, true) => {
-                        for (j, (cell, &r)) in cells.iter_mut().zip(index).enumerate() {
-                            *cell += table[j * rows + r as usize];
-                        }
+                } else {
+                    let row = &table[i * rows..(i + 1) * rows];
+                    for (cell, &r) in cells.iter_mut().zip(index) {
+                        *cell += row[r as usize];
                     }
                 }
             }
@@ -154,15 +121,8 @@ pub fn relative_scores(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::values;
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn matches_the_gather_of_the_full_tables() {
@@ -201,7 +161,7 @@ mod tests {
                 by_key: true,
             },
         ];
-        // Either term first (the first writes, the next adds).
+        // Either term first.
         let mut out = vec![f32::NAN; batch * heads * seq * seq];
         relative_scores(&terms, shape, 0.5, &mut out);
         let mut swapped = vec![f32::NAN; batch * heads * seq * seq];
@@ -217,7 +177,7 @@ mod tests {
                     for j in 0..seq {
                         let expected = 0.5
                             * (dot(&query, b * seq + i, &pos_key, c2p[i * seq + j] as usize, h)
-                                + dot(&key, b * seq + j, &pos_query, p2c[j * seq + i] as usize, h));
+                                + dot(&key, b * seq + j, &pos_query, p2c[i * seq + j] as usize, h));
                         for got in [&out, &swapped] {
                             let got = got[((b * heads + h) * seq + i) * seq + j];
                             assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");

@@ -222,7 +222,7 @@ fn dropout() -> ProbsDropout {
     }
 }
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
+pub(super) fn values(n: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     (0..n)
         .map(|_| {
