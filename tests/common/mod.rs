@@ -241,3 +241,120 @@ pub mod docs {
     #[doc = include_str!("../../docs/custom-heads.md")]
     pub mod custom_heads {}
 }
+
+/// A checkpoint directory with a tokenizer for each pipeline task, from the committed
+/// fixtures: `(pipeline task name, directory)`. The token-classification one is assembled in
+/// `scratch` (the BERT head fixture's weights, vocabulary 120, with the fill-mask fixture's
+/// 105-token tokenizer), as the fixtures hold no tagger with a tokenizer.
+pub fn task_checkpoints(scratch: &Path) -> Vec<(&'static str, PathBuf)> {
+    let fixtures = fixtures_dir();
+    let tagger = scratch.join("token-classification");
+    std::fs::create_dir_all(&tagger).unwrap_or_else(|e| panic!("{}: {e}", tagger.display()));
+    let copy = |from: PathBuf| {
+        let name = from.file_name().unwrap_or_default().to_owned();
+        std::fs::copy(&from, tagger.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    };
+    let head = fixtures.join("heads/bert_token_cls/model");
+    copy(head.join("config.json"));
+    copy(head.join("model.safetensors"));
+    copy(fixtures.join("fill_mask/bert/tokenizer.json"));
+    copy(fixtures.join("fill_mask/bert/tokenizer_config.json"));
+    vec![
+        ("token-classification", tagger),
+        (
+            "text-classification",
+            fixtures.join("text_classification/pipeline/bert_single/model"),
+        ),
+        (
+            "question-answering",
+            fixtures.join("question_answering/pipeline/bert/model"),
+        ),
+        ("fill-mask", fixtures.join("fill_mask/bert")),
+    ]
+}
+
+/// Inputs for a pipeline task in the fixtures' small vocabulary, of varied lengths (one longer
+/// than the tagger's 48-token window, so it runs in several windows).
+pub fn task_inputs(task: &str) -> Vec<kindling::pipelines::PipelineInput> {
+    use kindling::pipelines::PipelineInput;
+    let texts: Vec<&str> = match task {
+        "fill-mask" => vec![
+            "the dog [MASK] loudly",
+            "the [MASK] lives in the stable and the cow moos every morning",
+            "[MASK] cat meows",
+            "the [MASK] [MASK] in the pond",
+            "one two three four five six seven eight nine ten [MASK] the sheep bleats",
+        ],
+        "question-answering" => {
+            let contexts = [
+                "the dog lives in the yard and the cat lives in the house",
+                "the old horse eats hay in the stable every evening and the young pig eats corn",
+                "the sun is yellow",
+            ];
+            let questions = [
+                "where does the cat live?",
+                "what does the horse eat?",
+                "what is yellow?",
+            ];
+            return questions
+                .iter()
+                .zip(contexts)
+                .map(|(q, c)| PipelineInput::Question {
+                    question: q.to_string(),
+                    context: c.to_string(),
+                })
+                .collect();
+        }
+        _ => vec![
+            "the dog barks",
+            "the big black dog lives in the yard and the small white cat lives in the house",
+            "a happy cow",
+            "one two three four five six seven eight nine ten the sheep bleats in the green \
+             meadow every morning and the duck quacks in the pond every evening when the sun \
+             comes and the red bird sings in the tree and the grey horse neighs in the stable",
+            "sky",
+        ],
+    };
+    texts
+        .into_iter()
+        .map(|t| PipelineInput::Text(t.to_string()))
+        .collect()
+}
+
+/// Where two JSON values differ: `None` when they are equal, numbers allowed to differ by
+/// `tolerance` (absolute) and everything else (keys, strings, shapes) exact.
+pub fn json_difference(
+    ours: &serde_json::Value,
+    theirs: &serde_json::Value,
+    tolerance: f64,
+) -> Option<String> {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64()?, b.as_f64()?);
+            ((a - b).abs() > tolerance).then(|| format!("{a} vs {b}"))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{} items vs {}", a.len(), b.len()));
+            }
+            a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
+                json_difference(x, y, tolerance).map(|d| format!("[{i}]: {d}"))
+            })
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            if a.len() != b.len() || a.keys().any(|k| !b.contains_key(k)) {
+                return Some(format!(
+                    "keys {:?} vs {:?}",
+                    a.keys().collect::<Vec<_>>(),
+                    b.keys().collect::<Vec<_>>()
+                ));
+            }
+            a.iter().find_map(|(k, x)| {
+                json_difference(x, &b[k], tolerance).map(|d| format!(".{k}: {d}"))
+            })
+        }
+        (a, b) => (a != b).then(|| format!("{a} vs {b}")),
+    }
+}

@@ -15,15 +15,14 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use kindling_body::{AnyBody, Body, BodyInput, OutputOptions};
+use kindling_body::{AnyBody, Body, OutputOptions};
 use kindling_data::Tokenizer;
 use kindling_heads::{Head, HeadContext, HeadSpec, Pooling, SentenceEmbeddingHead, Task};
 use kindling_import::{BodyLoadOptions, PoolerChoice, load_body};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Pipeline, PipelineInput};
+use super::{EncodedRow, Pipeline, PipelineInput, padded_input, read_values, split_rows};
 use crate::error::KindlingError;
 
 /// What one input gives.
@@ -113,11 +112,41 @@ pub fn sentence_pooling(dir: &Path) -> Result<(Pooling, bool, Option<usize>), Ki
     Ok((pooling, normalize, max_len))
 }
 
+/// What a [`FeatureExtractionPipeline`] gives per input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureKind {
+    /// The last hidden state (`feature-extraction`).
+    Tokens,
+    /// One vector, pooled and normalized as the checkpoint's sentence-transformers files say
+    /// ([`sentence_pooling`]; the sentence-embedding task).
+    Sentence,
+    /// One vector, pooled as the checkpoint says (mean without its files) and L2-normalized
+    /// when `normalize` is set, texts truncated to the window: `serve`'s `/embed` on any body.
+    Embedding {
+        /// Divide by the L2 norm.
+        normalize: bool,
+    },
+}
+
 impl FeatureExtractionPipeline {
     /// Loads the body of the checkpoint in `dir` (any checkpoint: a task checkpoint's head is
     /// left out, as `AutoModel` leaves it) and its `tokenizer.json`. `Task::SentenceEmbedding`
     /// pools as the checkpoint says ([`sentence_pooling`]); any other task gives token features.
     pub fn load(dir: &Path, device: &Device, task: Task) -> Result<Self, KindlingError> {
+        let kind = if task == Task::SentenceEmbedding {
+            FeatureKind::Sentence
+        } else {
+            FeatureKind::Tokens
+        };
+        Self::load_kind(dir, device, kind)
+    }
+
+    /// Loads the body of the checkpoint in `dir` to give features of `kind`.
+    pub fn load_kind(
+        dir: &Path,
+        device: &Device,
+        kind: FeatureKind,
+    ) -> Result<Self, KindlingError> {
         let options = BodyLoadOptions {
             pooler: PoolerChoice::Never,
         };
@@ -126,25 +155,39 @@ impl FeatureExtractionPipeline {
             path: dir.join("tokenizer.json"),
             message: "missing; the pipeline needs the checkpoint's tokenizer".into(),
         })?;
-        let config = &checkpoint.config;
+        let pad_id = checkpoint.config.common.pad_token_id.map(|p| p as u32);
+        Self::from_body(body, dir, &path, pad_id, device, kind)
+    }
+
+    /// Features of `kind` from a loaded body (shared, not copied: Burn's tensors are
+    /// reference-counted), with the tokenizer at `tokenizer` padding with `pad_id`; `dir` holds
+    /// the checkpoint's sentence-transformers files, if any.
+    pub fn from_body(
+        body: AnyBody,
+        dir: &Path,
+        tokenizer: &Path,
+        pad_id: Option<u32>,
+        device: &Device,
+        kind: FeatureKind,
+    ) -> Result<Self, KindlingError> {
         let mut window = body.max_sequence_length();
-        let pooling = if task == Task::SentenceEmbedding {
-            let (pooling, normalize, max_len) = sentence_pooling(dir)?;
-            window = max_len.map_or(window, |m| m.min(window));
-            Some(SentenceEmbeddingHead::new(
-                body.hidden_size(),
-                pooling,
-                normalize,
-            ))
-        } else {
-            None
+        let pooling = match kind {
+            FeatureKind::Tokens => None,
+            FeatureKind::Sentence | FeatureKind::Embedding { .. } => {
+                let (pooling, mut normalize, max_len) = sentence_pooling(dir)?;
+                window = max_len.map_or(window, |m| m.min(window));
+                if let FeatureKind::Embedding { normalize: asked } = kind {
+                    normalize = asked;
+                }
+                Some(SentenceEmbeddingHead::new(
+                    body.hidden_size(),
+                    pooling,
+                    normalize,
+                ))
+            }
         };
         let truncate = pooling.is_some().then_some(window);
-        let tokenizer = Tokenizer::from_file(
-            &path,
-            config.common.pad_token_id.map(|p| p as u32),
-            truncate,
-        )?;
+        let tokenizer = Tokenizer::from_file(tokenizer, pad_id, truncate)?;
         Ok(Self {
             body,
             tokenizer,
@@ -154,8 +197,24 @@ impl FeatureExtractionPipeline {
         })
     }
 
+    /// The most tokens one input may have (longer ones are truncated when pooling, refused
+    /// otherwise).
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The tokenizer texts go through.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
     /// The features of one text.
     pub fn features(&self, text: &str) -> Result<Features, KindlingError> {
+        self.run(&PipelineInput::Text(text.to_string()))
+    }
+
+    /// One text as a row: truncated to the window when pooling, refused past it otherwise.
+    fn encode(&self, text: &str) -> Result<[EncodedRow; 1], KindlingError> {
         let encoding = self
             .tokenizer
             .inner()
@@ -175,47 +234,15 @@ impl FeatureExtractionPipeline {
                 ),
             });
         }
-        let row = |values: Vec<i64>| {
-            Tensor::<2, Int>::from_data(TensorData::new(values, [1, n]), &self.device)
-        };
-        let ids = encoding.get_ids().iter().map(|&v| v as i64).collect();
-        let types = encoding.get_type_ids().iter().map(|&t| t as i64).collect();
-        let mask = Tensor::<2, Int>::ones([1, n], &self.device);
-        let input = BodyInput::new(row(ids), mask.clone()).with_token_type_ids(row(types));
-        let out = self.body.forward(input, OutputOptions::default());
-        let read = |t: Tensor<2>| -> Result<Vec<f32>, KindlingError> {
-            t.into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| KindlingError::Input {
-                    source_name: "feature-extraction".into(),
-                    field: "outputs".into(),
-                    message: format!("{e:?}"),
-                })
-        };
-        match &self.pooling {
-            Some(head) => {
-                let context = HeadContext {
-                    attention_mask: mask,
-                    num_choices: None,
-                    input_embeddings: None,
-                };
-                let pooled = head.forward(out, &context).sentence_embedding;
-                Ok(Features::Sentence(read(pooled)?))
-            }
-            None => {
-                let [_, seq, hidden] = out.last_hidden_state.dims();
-                let flat = read(out.last_hidden_state.reshape([seq, hidden]))?;
-                Ok(Features::Tokens(vec![
-                    flat.chunks(hidden.max(1)).map(<[f32]>::to_vec).collect(),
-                ]))
-            }
-        }
+        Ok([EncodedRow::from_encoding(&encoding)])
     }
 }
 
 impl Pipeline for FeatureExtractionPipeline {
     type Output = Features;
+    type Prepared = [EncodedRow; 1];
+    /// The pooled vector, or the row's hidden states read flat.
+    type RowOutput = Vec<f32>;
 
     fn task(&self) -> Task {
         if self.pooling.is_some() {
@@ -225,12 +252,68 @@ impl Pipeline for FeatureExtractionPipeline {
         }
     }
 
-    fn run(&self, input: &PipelineInput) -> Result<Features, KindlingError> {
+    fn prepare(&self, input: &PipelineInput) -> Result<[EncodedRow; 1], KindlingError> {
         let text = input.as_text().ok_or_else(|| KindlingError::Input {
             source_name: "feature-extraction".into(),
             field: "inputs".into(),
             message: "takes one text per input".into(),
         })?;
-        self.features(text)
+        self.encode(text)
+    }
+
+    fn rows<'a>(&self, prepared: &'a [EncodedRow; 1]) -> &'a [EncodedRow] {
+        prepared
+    }
+
+    fn max_padded_length(&self) -> usize {
+        self.body.max_sequence_length()
+    }
+
+    fn forward(&self, rows: &[&EncodedRow]) -> Result<Vec<Vec<f32>>, KindlingError> {
+        let (input, padded) = padded_input(
+            rows,
+            self.tokenizer.pad_id().into(),
+            self.max_padded_length(),
+            &self.device,
+        );
+        let mask = input.attention_mask.clone();
+        let out = self.body.forward(input, OutputOptions::default());
+        match &self.pooling {
+            Some(head) => {
+                let context = HeadContext {
+                    attention_mask: mask,
+                    num_choices: None,
+                    input_embeddings: None,
+                };
+                let pooled = head.forward(out, &context).sentence_embedding;
+                let [_, hidden] = pooled.dims();
+                let values = read_values(pooled, "feature-extraction", "sentence_embedding")?;
+                Ok(values.chunks(hidden.max(1)).map(<[f32]>::to_vec).collect())
+            }
+            None => {
+                let [_, _, hidden] = out.last_hidden_state.dims();
+                let values = read_values(
+                    out.last_hidden_state,
+                    "feature-extraction",
+                    "last_hidden_state",
+                )?;
+                Ok(split_rows(&values, rows, padded, hidden))
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        _: [EncodedRow; 1],
+        outputs: Vec<Vec<f32>>,
+    ) -> Result<Features, KindlingError> {
+        let values = outputs.into_iter().next().unwrap_or_default();
+        Ok(match &self.pooling {
+            Some(_) => Features::Sentence(values),
+            None => {
+                let hidden = self.body.hidden_size().max(1);
+                Features::Tokens(vec![values.chunks(hidden).map(<[f32]>::to_vec).collect()])
+            }
+        })
     }
 }

@@ -9,12 +9,15 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
-use kindling_body::{AnyBody, BodyInput};
+use kindling_body::{AnyBody, Body};
 use kindling_data::{Tokenizer, TokenizerConfig};
 use kindling_heads::{AnyHead, AnyOutput, Model, Task};
 use serde::Serialize;
 
-use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
+use super::{
+    EncodedRow, LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions, padded_input,
+    read_values,
+};
 use crate::error::KindlingError;
 
 /// `transformers`' default number of candidates.
@@ -97,6 +100,11 @@ impl FillMaskPipeline {
 
     /// Candidates for the masks of one text.
     pub fn fill(&self, text: &str) -> Result<FillMaskOutput, KindlingError> {
+        self.run(&PipelineInput::Text(text.to_string()))
+    }
+
+    /// Tokenizes one text and finds its masks.
+    fn masked(&self, text: &str) -> Result<MaskedText, KindlingError> {
         let encoding = self
             .tokenizer
             .inner()
@@ -133,40 +141,30 @@ impl FillMaskPipeline {
                 ),
             });
         }
-        let row = |values: Vec<i64>| {
-            Tensor::<2, Int>::from_data(TensorData::new(values, [1, n]), &self.device)
-        };
-        let types = encoding.get_type_ids().iter().map(|&t| t as i64).collect();
-        let input = BodyInput::new(
-            row(ids.iter().map(|&v| v as i64).collect()),
-            Tensor::<2, Int>::ones([1, n], &self.device),
-        )
-        .with_token_type_ids(row(types));
-        let AnyOutput::MaskedLm(out) = self.model.forward(input) else {
-            unreachable!("checked at load")
-        };
-        let [_, _, vocab] = out.logits.dims();
-        let probs: Vec<f32> = softmax(out.logits, 2)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| KindlingError::Input {
-                source_name: "fill-mask".into(),
-                field: "logits".into(),
-                message: format!("{e:?}"),
-            })?;
-        let single = masks.len() == 1;
+        Ok(MaskedText {
+            row: [EncodedRow::from_encoding(&encoding)],
+            ids,
+            masks,
+        })
+    }
+
+    /// The top-k candidates at each mask from the masks' probabilities.
+    fn candidates(
+        &self,
+        masked: &MaskedText,
+        probs: &[Vec<f32>],
+    ) -> Result<FillMaskOutput, KindlingError> {
+        let single = masked.masks.len() == 1;
         let pad = self.tokenizer.pad_id();
-        let mut per_mask = Vec::with_capacity(masks.len());
-        for &position in &masks {
-            let row = &probs[position * vocab..(position + 1) * vocab];
-            let mut order: Vec<usize> = (0..vocab).collect();
+        let mut per_mask = Vec::with_capacity(masked.masks.len());
+        for (&position, row) in masked.masks.iter().zip(probs) {
+            let mut order: Vec<usize> = (0..row.len()).collect();
             // Highest first; equal scores by id, as a stable sort leaves them.
             order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
             let mut candidates = Vec::with_capacity(self.top_k);
             for &token in order.iter().take(self.top_k) {
                 let token = token as u32;
-                let mut filled = ids.clone();
+                let mut filled = masked.ids.clone();
                 filled[position] = token;
                 filled.retain(|&t| t != pad);
                 candidates.push(FillMaskCandidate {
@@ -186,6 +184,13 @@ impl FillMaskPipeline {
     }
 }
 
+/// A tokenized text with its mask positions.
+pub struct MaskedText {
+    row: [EncodedRow; 1],
+    ids: Vec<u32>,
+    masks: Vec<usize>,
+}
+
 impl Pipeline for FillMaskPipeline {
     type Output = FillMaskOutput;
 
@@ -193,12 +198,71 @@ impl Pipeline for FillMaskPipeline {
         Task::MaskedLm
     }
 
-    fn run(&self, input: &PipelineInput) -> Result<FillMaskOutput, KindlingError> {
+    type Prepared = MaskedText;
+    /// The vocabulary probabilities at each mask of the row.
+    type RowOutput = Vec<Vec<f32>>;
+
+    fn prepare(&self, input: &PipelineInput) -> Result<MaskedText, KindlingError> {
         let text = input.as_text().ok_or_else(|| KindlingError::Input {
             source_name: "fill-mask".into(),
             field: "inputs".into(),
             message: "takes one text per input".into(),
         })?;
-        self.fill(text)
+        self.masked(text)
+    }
+
+    fn rows<'a>(&self, prepared: &'a MaskedText) -> &'a [EncodedRow] {
+        &prepared.row
+    }
+
+    fn max_padded_length(&self) -> usize {
+        self.model.body.max_sequence_length()
+    }
+
+    fn forward(&self, rows: &[&EncodedRow]) -> Result<Vec<Vec<Vec<f32>>>, KindlingError> {
+        let (input, padded) = padded_input(
+            rows,
+            self.tokenizer.pad_id().into(),
+            self.max_padded_length(),
+            &self.device,
+        );
+        let AnyOutput::MaskedLm(out) = self.model.forward(input) else {
+            unreachable!("checked at load")
+        };
+        let [batch, _, vocab] = out.logits.dims();
+        // Only the masks' rows of the vocabulary logits leave the device.
+        let positions: Vec<i64> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(r, row)| {
+                let mask = i64::from(self.mask_id);
+                row.ids
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, id)| **id == mask)
+                    .map(move |(t, _)| (r * padded + t) as i64)
+            })
+            .collect();
+        let count = positions.len();
+        let flat = out.logits.reshape([batch * padded, vocab]);
+        let index = Tensor::<1, Int>::from_data(TensorData::new(positions, [count]), &self.device);
+        let probs = read_values(softmax(flat.select(0, index), 1), "fill-mask", "logits")?;
+        let mut per_mask = probs.chunks(vocab.max(1)).map(<[f32]>::to_vec);
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let masks = row.ids.iter().filter(|&&id| id == i64::from(self.mask_id));
+                masks.filter_map(|_| per_mask.next()).collect()
+            })
+            .collect())
+    }
+
+    fn finish(
+        &self,
+        prepared: MaskedText,
+        outputs: Vec<Vec<Vec<f32>>>,
+    ) -> Result<FillMaskOutput, KindlingError> {
+        let probs = outputs.into_iter().next().unwrap_or_default();
+        self.candidates(&prepared, &probs)
     }
 }

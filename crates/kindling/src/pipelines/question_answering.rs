@@ -7,13 +7,16 @@
 //! best `top_k` returned as `{score, start, end, answer}` (character offsets into the context).
 
 use burn::prelude::*;
-use kindling_body::AnyBody;
+use kindling_body::{AnyBody, Body};
 use kindling_data::TokenizerConfig;
 use kindling_heads::{AnyHead, AnyOutput, Model, Task};
-use kindling_train::question_answering::{QaFeature, Windowing, windows_input};
+use kindling_train::question_answering::{QaFeature, Windowing};
 use serde::Serialize;
 
-use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
+use super::{
+    EncodedRow, LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions, padded_input,
+    read_values, split_rows,
+};
 use crate::error::KindlingError;
 
 /// The window the pipeline uses when the model allows more (`max_seq_len`'s default).
@@ -112,37 +115,20 @@ impl QuestionAnsweringPipeline {
         })
     }
 
-    /// Start and end logits of every window (over its own tokens).
-    fn logits(&self, windows: &[QaFeature]) -> Result<Vec<SpanLogits>, KindlingError> {
-        let mut out = Vec::with_capacity(windows.len());
-        for chunk in windows.chunks(8) {
-            let longest = chunk.iter().map(QaFeature::len).max().unwrap_or(0);
-            let rows: Vec<&QaFeature> = chunk.iter().collect();
-            let input = windows_input(&rows, self.windowing.pad_id(), &self.device);
-            let AnyOutput::QuestionAnswering(output) = self.model.forward(input) else {
-                unreachable!("checked at load")
-            };
-            let read = |t: Tensor<2>| -> Result<Vec<f32>, KindlingError> {
-                t.into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| input_error("logits", format!("{e:?}")))
-            };
-            let (start, end) = (read(output.start_logits)?, read(output.end_logits)?);
-            for (i, w) in chunk.iter().enumerate() {
-                let row = i * longest..i * longest + w.len();
-                out.push((start[row.clone()].to_vec(), end[row].to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
     /// Answers one question about `context`.
     pub fn answer(
         &self,
         question: &str,
         context: &str,
     ) -> Result<QuestionAnsweringOutput, KindlingError> {
+        self.run(&PipelineInput::Question {
+            question: question.to_string(),
+            context: context.to_string(),
+        })
+    }
+
+    /// Cuts a question and its context into windows.
+    fn windows(&self, question: &str, context: &str) -> Result<QaWindows, KindlingError> {
         for (field, value) in [("question", question), ("context", context)] {
             if value.is_empty() {
                 return Err(input_error(field, format!("`{field}` cannot be empty")));
@@ -152,7 +138,24 @@ impl QuestionAnsweringPipeline {
             .windowing
             .windows(0, "input", question, context)
             .map_err(|e| input_error("question", e.to_string()))?;
-        let logits = self.logits(&windows)?;
+        let rows = windows
+            .iter()
+            .map(|w| EncodedRow::from_ids(&w.input_ids, &w.token_type_ids))
+            .collect();
+        Ok(QaWindows {
+            context: context.to_string(),
+            windows,
+            rows,
+        })
+    }
+
+    /// The best answers from every window's start and end logits.
+    fn answers(
+        &self,
+        prepared: &QaWindows,
+        logits: &[SpanLogits],
+    ) -> Result<QuestionAnsweringOutput, KindlingError> {
+        let (context, windows) = (&prepared.context, &prepared.windows);
         let context_chars: Vec<char> = context.chars().collect();
         let text = |a: usize, b: usize| -> String {
             let (a, b) = (a.min(context_chars.len()), b.min(context_chars.len()));
@@ -166,7 +169,7 @@ impl QuestionAnsweringPipeline {
         let mut min_null_score = 1_000_000f64;
         let mut answers: Vec<Answer> = Vec::new();
         let cls_id = self.windowing.cls_id();
-        for (window, (start, end)) in windows.iter().zip(&logits) {
+        for (window, (start, end)) in windows.iter().zip(logits) {
             let desired: Vec<bool> = window
                 .context_offsets
                 .iter()
@@ -238,6 +241,13 @@ impl QuestionAnsweringPipeline {
     }
 }
 
+/// A question's windows over its context.
+pub struct QaWindows {
+    context: String,
+    windows: Vec<QaFeature>,
+    rows: Vec<EncodedRow>,
+}
+
 /// `select_starts_ends`' normalization: tokens that cannot be in an answer get logit -10000,
 /// then a softmax over the window, in float32.
 fn masked_softmax(logits: &[f32], desired: &[bool]) -> Vec<f32> {
@@ -303,14 +313,46 @@ impl Pipeline for QuestionAnsweringPipeline {
         Task::QuestionAnswering
     }
 
-    fn run(&self, input: &PipelineInput) -> Result<QuestionAnsweringOutput, KindlingError> {
+    type Prepared = QaWindows;
+    type RowOutput = SpanLogits;
+
+    fn prepare(&self, input: &PipelineInput) -> Result<QaWindows, KindlingError> {
         match input {
-            PipelineInput::Question { question, context } => self.answer(question, context),
+            PipelineInput::Question { question, context } => self.windows(question, context),
             _ => Err(input_error(
                 "inputs",
                 "takes a question and a context ({\"question\", \"context\"}, or --question and --context)",
             )),
         }
+    }
+
+    fn rows<'a>(&self, prepared: &'a QaWindows) -> &'a [EncodedRow] {
+        &prepared.rows
+    }
+
+    fn max_padded_length(&self) -> usize {
+        self.model.body.max_sequence_length()
+    }
+
+    fn forward(&self, rows: &[&EncodedRow]) -> Result<Vec<SpanLogits>, KindlingError> {
+        let pad = i64::from(self.windowing.pad_id());
+        let (input, padded) = padded_input(rows, pad, self.max_padded_length(), &self.device);
+        let AnyOutput::QuestionAnswering(output) = self.model.forward(input) else {
+            unreachable!("checked at load")
+        };
+        let start = read_values(output.start_logits, "question-answering", "start_logits")?;
+        let end = read_values(output.end_logits, "question-answering", "end_logits")?;
+        let starts = split_rows(&start, rows, padded, 1);
+        let ends = split_rows(&end, rows, padded, 1);
+        Ok(starts.into_iter().zip(ends).collect())
+    }
+
+    fn finish(
+        &self,
+        prepared: QaWindows,
+        outputs: Vec<SpanLogits>,
+    ) -> Result<QuestionAnsweringOutput, KindlingError> {
+        self.answers(&prepared, &outputs)
     }
 }
 

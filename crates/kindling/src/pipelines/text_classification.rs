@@ -1,5 +1,5 @@
-//! Text classification on raw text, like `transformers`' `TextClassificationPipeline`: one
-//! forward pass per text (or text pair), the logits turned into scores by the function the
+//! Text classification on raw text, like `transformers`' `TextClassificationPipeline`: texts (or
+//! text pairs) truncated to the window and batched, the logits turned into scores by the function the
 //! model's config calls for, and either the best label as `{label, score}` or, with `top_k`,
 //! the `k` best labels sorted by score.
 //!
@@ -9,13 +9,15 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use kindling_body::{AnyBody, BodyInput, ProblemType};
+use kindling_body::{AnyBody, Body, ProblemType};
 use kindling_data::Tokenizer;
 use kindling_heads::{AnyHead, AnyOutput, Model, Task};
 use serde::Serialize;
 
-use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
+use super::{
+    EncodedRow, LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions, padded_input,
+    read_values,
+};
 use crate::error::KindlingError;
 
 /// One label with its score.
@@ -141,45 +143,19 @@ impl TextClassificationPipeline {
 
     /// The scores of every label for one text or pair, in label order.
     pub fn scores(&self, text: &str, text_pair: Option<&str>) -> Result<Vec<f32>, KindlingError> {
-        let encoding = self.tokenizer.encode_text(0, text, text_pair)?;
-        let ids: Vec<i64> = encoding.get_ids().iter().map(|&v| i64::from(v)).collect();
-        let types: Vec<i64> = encoding
-            .get_type_ids()
-            .iter()
-            .map(|&v| i64::from(v))
-            .collect();
-        let n = ids.len();
-        let input = BodyInput::new(
-            Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &self.device),
-            Tensor::<2, Int>::ones([1, n], &self.device),
-        )
-        .with_token_type_ids(Tensor::<2, Int>::from_data(
-            TensorData::new(types, [1, n]),
-            &self.device,
-        ));
-        let AnyOutput::SequenceClassification(out) = self.model.forward(input) else {
-            unreachable!("checked at load")
-        };
-        let logits: Vec<f32> = out
-            .logits
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| KindlingError::Input {
-                source_name: "text-classification".into(),
-                field: "logits".into(),
-                message: format!("{e:?}"),
-            })?;
+        let row = self.encode(text, text_pair)?;
+        let logits = self.forward(&[&row])?.pop().unwrap_or_default();
         Ok(self.function.apply(&logits))
     }
 
-    /// Classifies one text or pair.
-    pub fn classify(
-        &self,
-        text: &str,
-        text_pair: Option<&str>,
-    ) -> Result<TextClassificationOutput, KindlingError> {
-        let scores = self.scores(text, text_pair)?;
+    /// One text or pair as a row, truncated to the window.
+    fn encode(&self, text: &str, text_pair: Option<&str>) -> Result<EncodedRow, KindlingError> {
+        let encoding = self.tokenizer.encode_text(0, text, text_pair)?;
+        Ok(EncodedRow::from_encoding(&encoding))
+    }
+
+    /// Ranks or picks the labels from one input's scores.
+    fn label_scores(&self, scores: &[f32]) -> Result<TextClassificationOutput, KindlingError> {
         let named = |(i, &score): (usize, &f32)| LabelScore {
             label: self
                 .labels
@@ -216,6 +192,17 @@ impl TextClassificationPipeline {
     }
 }
 
+impl TextClassificationPipeline {
+    /// Classifies one text or pair.
+    pub fn classify(
+        &self,
+        text: &str,
+        text_pair: Option<&str>,
+    ) -> Result<TextClassificationOutput, KindlingError> {
+        self.label_scores(&self.scores(text, text_pair)?)
+    }
+}
+
 impl Pipeline for TextClassificationPipeline {
     type Output = TextClassificationOutput;
 
@@ -223,15 +210,51 @@ impl Pipeline for TextClassificationPipeline {
         Task::SequenceClassification
     }
 
-    fn run(&self, input: &PipelineInput) -> Result<TextClassificationOutput, KindlingError> {
+    type Prepared = EncodedRow;
+    /// The logits.
+    type RowOutput = Vec<f32>;
+
+    fn prepare(&self, input: &PipelineInput) -> Result<EncodedRow, KindlingError> {
         match input {
-            PipelineInput::Text(text) => self.classify(text, None),
-            PipelineInput::TextPair { text, text_pair } => self.classify(text, Some(text_pair)),
+            PipelineInput::Text(text) => self.encode(text, None),
+            PipelineInput::TextPair { text, text_pair } => self.encode(text, Some(text_pair)),
             PipelineInput::Question { .. } => Err(KindlingError::Input {
                 source_name: "text-classification".into(),
                 field: "inputs".into(),
                 message: "takes a text or a text pair, not a question".into(),
             }),
         }
+    }
+
+    fn rows<'a>(&self, prepared: &'a EncodedRow) -> &'a [EncodedRow] {
+        std::slice::from_ref(prepared)
+    }
+
+    fn max_padded_length(&self) -> usize {
+        self.model.body.max_sequence_length()
+    }
+
+    fn forward(&self, rows: &[&EncodedRow]) -> Result<Vec<Vec<f32>>, KindlingError> {
+        let (input, _) = padded_input(
+            rows,
+            self.tokenizer.pad_id().into(),
+            self.max_padded_length(),
+            &self.device,
+        );
+        let AnyOutput::SequenceClassification(out) = self.model.forward(input) else {
+            unreachable!("checked at load")
+        };
+        let [_, labels] = out.logits.dims();
+        let logits = read_values(out.logits, "text-classification", "logits")?;
+        Ok(logits.chunks(labels.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    fn finish(
+        &self,
+        _: EncodedRow,
+        outputs: Vec<Vec<f32>>,
+    ) -> Result<TextClassificationOutput, KindlingError> {
+        let logits = outputs.into_iter().next().unwrap_or_default();
+        self.label_scores(&self.function.apply(&logits))
     }
 }

@@ -7,15 +7,17 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
-use kindling_body::{AnyBody, Body, BodyInput};
+use kindling_body::{AnyBody, Body};
 use kindling_data::Tokenizer;
 use kindling_heads::Task;
 use kindling_heads::{AnyHead, AnyOutput, Model};
 use serde::Serialize;
 
-use super::{LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions};
+use super::{
+    EncodedRow, LoadedCheckpoint, Pipeline, PipelineInput, PipelineOptions, padded_input,
+    read_values, split_rows,
+};
 use crate::error::KindlingError;
 
 /// One entity span, as the `transformers` pipeline reports it.
@@ -41,6 +43,19 @@ pub struct NerPipeline {
     window: usize,
     stride: usize,
     device: Device,
+}
+
+/// A text cut into windows for tagging.
+pub struct TaggedText {
+    text: String,
+    /// One row per window.
+    rows: Vec<EncodedRow>,
+    /// The content tokens `start..end` each window holds.
+    spans: Vec<(usize, usize)>,
+    /// Special tokens before the content in every window.
+    lead: usize,
+    /// Character offsets of the content tokens.
+    offsets: Vec<(usize, usize)>,
 }
 
 struct TokenPrediction {
@@ -104,25 +119,30 @@ impl NerPipeline {
         &self.labels
     }
 
-    /// Per-token labels of one text, windowed when it is longer than the model's window.
-    fn predict_tokens(&self, text: &str) -> Result<Vec<TokenPrediction>, KindlingError> {
+    /// Tokenizes one text into windows of at most the model's window, overlapping by the
+    /// stride.
+    fn windows(&self, text: &str) -> Result<TaggedText, KindlingError> {
         let inner = self.tokenizer.inner();
-        let with_special = inner.encode_char_offsets(text, true).map_err(|e| {
-            kindling_data::DataError::Encode {
-                index: 0,
-                message: e.to_string(),
-            }
-        })?;
-        let content = inner.encode_char_offsets(text, false).map_err(|e| {
-            kindling_data::DataError::Encode {
-                index: 0,
-                message: e.to_string(),
-            }
-        })?;
+        let encode = |special: bool| {
+            inner
+                .encode_char_offsets(text, special)
+                .map_err(|e| kindling_data::DataError::Encode {
+                    index: 0,
+                    message: e.to_string(),
+                })
+        };
+        let with_special = encode(true)?;
+        let content = encode(false)?;
         let ids = content.get_ids();
-        let offsets = content.get_offsets();
+        let mut tagged = TaggedText {
+            text: text.to_string(),
+            rows: Vec::new(),
+            spans: Vec::new(),
+            lead: 0,
+            offsets: content.get_offsets().to_vec(),
+        };
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(tagged);
         }
         let specials = with_special.len().saturating_sub(ids.len());
         let mask = with_special.get_special_tokens_mask();
@@ -140,44 +160,42 @@ impl NerPipeline {
         while starts.last().is_some_and(|&s| s + room < ids.len()) {
             starts.push(starts.last().copied().unwrap_or(0) + step);
         }
-        // best[t] = (distance to the nearest window edge, label, score)
-        let mut best: Vec<Option<(usize, usize, f32)>> = vec![None; ids.len()];
+        tagged.lead = lead.len();
         for start in starts {
             let end = (start + room).min(ids.len());
-            let mut row: Vec<i64> = lead.iter().map(|&v| v as i64).collect();
-            row.extend(ids[start..end].iter().map(|&v| v as i64));
-            row.extend(trail.iter().map(|&v| v as i64));
-            let n = row.len();
-            let input = BodyInput::new(
-                Tensor::<2, Int>::from_data(TensorData::new(row, [1, n]), &self.device),
-                Tensor::<2, Int>::ones([1, n], &self.device),
-            );
-            let AnyOutput::TokenClassification(out) = self.model.forward(input) else {
-                unreachable!("checked at load")
-            };
-            let [_, _, classes] = out.logits.dims();
-            let probs: Vec<f32> = softmax(out.logits, 2)
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap_or_default();
+            let mut row: Vec<u32> = lead.clone();
+            row.extend_from_slice(&ids[start..end]);
+            row.extend_from_slice(&trail);
+            // one segment: token types are all zero, as the single-text pipeline sets them
+            tagged
+                .rows
+                .push(EncodedRow::from_ids(&row, &vec![0; row.len()]));
+            tagged.spans.push((start, end));
+        }
+        Ok(tagged)
+    }
+
+    /// Per-token labels of a windowed text: each token from the window where it sits farthest
+    /// from an edge.
+    fn token_predictions(
+        tagged: &TaggedText,
+        windows: &[Vec<(usize, f32)>],
+    ) -> Vec<TokenPrediction> {
+        // best[t] = (distance to the nearest window edge, label, score)
+        let mut best: Vec<Option<(usize, usize, f32)>> = vec![None; tagged.offsets.len()];
+        for (&(start, end), window) in tagged.spans.iter().zip(windows) {
             for (t, slot) in best.iter_mut().enumerate().take(end).skip(start) {
-                let pos = lead.len() + (t - start);
-                let row = &probs[pos * classes..(pos + 1) * classes];
-                let (label, score) = row
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a });
+                let Some(&(label, score)) = window.get(tagged.lead + (t - start)) else {
+                    continue;
+                };
                 let centrality = (t - start).min(end - 1 - t);
                 if slot.is_none_or(|(c, _, _)| centrality > c) {
                     *slot = Some((centrality, label, score));
                 }
             }
         }
-        Ok(best
-            .into_iter()
-            .zip(offsets)
+        best.into_iter()
+            .zip(&tagged.offsets)
             .map(|(b, &(start, end))| {
                 let (_, label, score) = b.unwrap_or((0, 0, 0.0));
                 TokenPrediction {
@@ -187,19 +205,20 @@ impl NerPipeline {
                     end,
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The entities of each text.
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Vec<Entity>>, KindlingError> {
-        texts.iter().map(|text| self.predict_one(text)).collect()
+        let inputs: Vec<PipelineInput> = texts.iter().cloned().map(PipelineInput::Text).collect();
+        self.run_all(&inputs)
     }
 
-    fn predict_one(&self, text: &str) -> Result<Vec<Entity>, KindlingError> {
-        let tokens = self.predict_tokens(text)?;
+    /// Groups tagged tokens into entity spans (`aggregation_strategy="simple"`).
+    fn entities(&self, text: &str, tokens: &[TokenPrediction]) -> Vec<Entity> {
         let chars: Vec<char> = text.chars().collect();
         let mut groups: Vec<Vec<&TokenPrediction>> = Vec::new();
-        for token in &tokens {
+        for token in tokens {
             let tag = self.labels.get(token.label).map_or("O", String::as_str);
             let (bi, kind) = split_tag(tag);
             let joins = groups.last().and_then(|g| g.last()).is_some_and(|last| {
@@ -211,7 +230,7 @@ impl NerPipeline {
                 _ => groups.push(vec![token]),
             }
         }
-        Ok(groups
+        groups
             .into_iter()
             .filter_map(|group| {
                 let first = group.first()?;
@@ -232,23 +251,70 @@ impl NerPipeline {
                     end: last.end,
                 })
             })
-            .collect())
+            .collect()
     }
 }
 
 impl Pipeline for NerPipeline {
     type Output = Vec<Entity>;
+    type Prepared = TaggedText;
+    /// Per position, the best label and its probability.
+    type RowOutput = Vec<(usize, f32)>;
 
     fn task(&self) -> Task {
         Task::TokenClassification
     }
 
-    fn run(&self, input: &PipelineInput) -> Result<Vec<Entity>, KindlingError> {
+    fn prepare(&self, input: &PipelineInput) -> Result<TaggedText, KindlingError> {
         let text = input.as_text().ok_or_else(|| KindlingError::Input {
             source_name: "token-classification".into(),
             field: "inputs".into(),
             message: "takes one text per input".into(),
         })?;
-        self.predict_one(text)
+        self.windows(text)
+    }
+
+    fn rows<'a>(&self, prepared: &'a TaggedText) -> &'a [EncodedRow] {
+        &prepared.rows
+    }
+
+    fn max_padded_length(&self) -> usize {
+        self.model.body.max_sequence_length()
+    }
+
+    fn forward(&self, rows: &[&EncodedRow]) -> Result<Vec<Vec<(usize, f32)>>, KindlingError> {
+        let (input, padded) = padded_input(
+            rows,
+            self.tokenizer.pad_id().into(),
+            self.max_padded_length(),
+            &self.device,
+        );
+        let AnyOutput::TokenClassification(out) = self.model.forward(input) else {
+            unreachable!("checked at load")
+        };
+        let [_, _, classes] = out.logits.dims();
+        let probs = read_values(softmax(out.logits, 2), "token-classification", "logits")?;
+        Ok(split_rows(&probs, rows, padded, classes)
+            .into_iter()
+            .map(|row| {
+                row.chunks(classes.max(1))
+                    .map(|p| {
+                        p.iter()
+                            .copied()
+                            .enumerate()
+                            .fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a })
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn finish(
+        &self,
+        prepared: TaggedText,
+        outputs: Vec<Vec<(usize, f32)>>,
+    ) -> Result<Vec<Entity>, KindlingError> {
+        let tokens = Self::token_predictions(&prepared, &outputs);
+        Ok(self.entities(&prepared.text, &tokens))
     }
 }
