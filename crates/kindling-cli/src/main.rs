@@ -1,4 +1,4 @@
-//! `kindling`: fine-tune, evaluate and run transformer encoders (train, eval, predict, forward).
+//! `kindling`: fine-tune, evaluate and run transformer encoders (train, eval, predict, forward, serve).
 
 use clap::Parser;
 
@@ -6,7 +6,7 @@ use clap::Parser;
 #[command(
     name = "kindling",
     version,
-    about = "Transformer encoders on Burn: train, eval, predict, forward"
+    about = "Transformer encoders on Burn: train, eval, predict, forward, serve"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -27,6 +27,14 @@ pub enum KindlingError {
         /// What is wrong.
         message: String,
     },
+    /// A forward pass failed on inputs that were valid (reported to every input it held).
+    #[error("{task}: the forward pass failed: {message}")]
+    Forward {
+        /// The pipeline task.
+        task: String,
+        /// What failed.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {message}")]
     File {

@@ -203,6 +203,18 @@ impl FeatureExtractionPipeline {
         self.window
     }
 
+    /// Cuts texts longer than the window instead of refusing them (`transformers`'
+    /// `tokenize_kwargs={"truncation": True}`); pooled features always cut.
+    pub fn truncating(mut self) -> Result<Self, KindlingError> {
+        self.tokenizer = self.tokenizer.with_max_length(Some(self.window))?;
+        Ok(self)
+    }
+
+    /// The width of the features.
+    pub fn hidden_size(&self) -> usize {
+        self.body.hidden_size()
+    }
+
     /// The tokenizer texts go through.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

@@ -81,6 +81,11 @@ impl FillMaskPipeline {
             .max_seq_len
             .unwrap_or(usize::MAX)
             .min(loaded.window());
+        let tokenizer = if options.truncation {
+            loaded.tokenizer.clone().with_max_length(Some(window))?
+        } else {
+            loaded.tokenizer.clone()
+        };
         Ok(Self {
             config,
             mask_token,
@@ -88,7 +93,7 @@ impl FillMaskPipeline {
             top_k: options.top_k.unwrap_or(DEFAULT_TOP_K).max(1),
             window,
             device: loaded.device,
-            tokenizer: loaded.tokenizer,
+            tokenizer,
             model: loaded.model,
         })
     }

@@ -11,7 +11,9 @@ use kindling_import::{ModelLoadOptions, load_model};
 use crate::error::KindlingError;
 
 /// What every pipeline starts from: a checkpoint directory's model (body and head), its
-/// `tokenizer.json` and its `config.json`.
+/// `tokenizer.json` and its `config.json`. Cloning shares the weights (Burn's tensors are
+/// reference-counted), so several pipelines with other options can run one loaded model.
+#[derive(Clone)]
 pub struct LoadedCheckpoint {
     /// Body and head.
     pub model: Model<AnyBody, AnyHead>,

@@ -91,6 +91,10 @@ pub struct PipelineOptions {
     pub handle_impossible_answer: bool,
     /// QA: widen answers to whole words.
     pub align_to_words: bool,
+    /// Fill-mask: cut texts longer than the window instead of refusing them (`transformers`'
+    /// `tokenizer_kwargs={"truncation": True}`). Text classification always truncates,
+    /// token classification and QA window long inputs, sentence embeddings truncate.
+    pub truncation: bool,
 }
 
 impl Default for PipelineOptions {
@@ -105,6 +109,7 @@ impl Default for PipelineOptions {
             max_question_len: 64,
             handle_impossible_answer: false,
             align_to_words: true,
+            truncation: false,
         }
     }
 }
@@ -207,9 +212,8 @@ pub trait Pipeline {
 
 /// A failed forward pass, reported to each input it held.
 fn forward_error(task: Task, message: String) -> KindlingError {
-    KindlingError::Input {
-        source_name: task.pipeline_name().into(),
-        field: "forward".into(),
+    KindlingError::Forward {
+        task: task.pipeline_name().into(),
         message,
     }
 }
