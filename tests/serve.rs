@@ -320,15 +320,7 @@ fn embed_and_tokenize_answer_like_offline(agent: &ureq::Agent, server: &Running,
     let (status, openapi) = get(agent, &server.url("/openapi.json"));
     assert_eq!(status, 200);
     let openapi: Value = serde_json::from_str(&openapi).unwrap();
-    for route in [
-        "/predict",
-        "/embed",
-        "/tokenize",
-        "/info",
-        "/health",
-        "/metrics",
-        "/openapi.json",
-    ] {
+    for route in kindling_serve::routes::ROUTES {
         assert!(openapi["paths"][route].is_object(), "OpenAPI lacks {route}");
     }
 }

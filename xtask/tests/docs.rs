@@ -372,21 +372,12 @@ fn check_command(
         }
         // a request to `kindling serve`: a route it has (docs/serving.md)
         ["curl", rest @ ..] => {
-            const ROUTES: [&str; 7] = [
-                "/predict",
-                "/embed",
-                "/tokenize",
-                "/info",
-                "/health",
-                "/metrics",
-                "/openapi.json",
-            ];
             let url = rest
                 .iter()
                 .find(|w| w.starts_with("localhost:") || w.starts_with("127.0.0.1:"))
                 .ok_or("`curl` without a localhost URL")?;
             let path = url.find('/').map_or("", |i| &url[i..]);
-            if ROUTES.contains(&path) {
+            if kindling_serve::routes::ROUTES.contains(&path) {
                 Ok(())
             } else {
                 Err(format!(

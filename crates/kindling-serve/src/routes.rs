@@ -24,6 +24,17 @@ use crate::metrics::Metrics;
 use crate::request::{EmbedRequest, Inputs, PredictRequest, TokenizeRequest, parse_body};
 use crate::served::{ServedModel, Work};
 
+/// Every route the server answers (and `/openapi.json` describes).
+pub const ROUTES: [&str; 7] = [
+    "/predict",
+    "/embed",
+    "/tokenize",
+    "/info",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+];
+
 /// The OpenAPI 3 description of the routes, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
