@@ -22,15 +22,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::prelude::*;
-use burn::tensor::TensorData;
-use kindling::body::{BodyInput, BodyOutput};
-use kindling::burn;
-use kindling::heads::loss::{IGNORE_INDEX, cross_entropy_with_ignore};
-use kindling::heads::{AnyLabels, AnyOutput, Head, HeadContext, HeadError};
-use kindling::import::{Checkpoint, load_model, load_model_with_head};
+// Burn, its layers and optimizers, the body's input and output, the `Head` contract, the mount,
+// the losses and checkpoint loading, in one line.
+use kindling::prelude::*;
 use kindling_examples::CrfTagger;
 
 /// Part 1: the token-classification head, written by hand. `dropout` and `classifier` are the

@@ -240,6 +240,8 @@ pub mod docs {
     pub mod readme {}
     #[doc = include_str!("../../docs/custom-heads.md")]
     pub mod custom_heads {}
+    #[doc = include_str!("../../docs/downstream.md")]
+    pub mod downstream {}
 }
 
 /// A checkpoint directory with a tokenizer for each pipeline task, from the committed

@@ -116,6 +116,36 @@ fn run_examples(
     Ok(())
 }
 
+/// The crates as others depend on them (docs/downstream.md): every publishable crate packages
+/// (`--no-verify`: verifying rebuilds each crate alone, a Burn build per feature set, which
+/// CI's budget has no room for; the downstream project stands in for it), the API docs build
+/// without a warning, and the downstream project outside the workspace builds against the
+/// crates as a user's project does and runs its checks.
+fn check_packaging(root: &Path) -> anyhow::Result<()> {
+    run_step(
+        "cargo package --workspace --no-verify",
+        cargo().current_dir(root).args([
+            "package",
+            "--workspace",
+            "--no-verify",
+            "--allow-dirty",
+            "--quiet",
+        ]),
+    )?;
+    run_step(
+        "cargo doc --workspace --no-deps (warnings are errors)",
+        cargo()
+            .current_dir(root)
+            .args(["doc", "--workspace", "--no-deps", "--quiet"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    let downstream = root.join("examples").join("downstream");
+    run_step(
+        "the downstream project (examples/downstream)",
+        cargo().current_dir(&downstream).args(["run", "--locked"]),
+    )
+}
+
 /// The `(name, executable)` of every example in cargo's JSON messages.
 fn example_executables(messages: &str) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
@@ -216,6 +246,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         ));
     } else {
         run_examples(&root, &features, &backend_env)?;
+        check_packaging(&root)?;
     }
 
     if let Some(python) = &python {

@@ -29,7 +29,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `README.md` and every `docs/*.md`, as (path relative to the root, text).
+/// `README.md`, every `docs/*.md` and every crate's `crates/*/README.md`, as (path relative
+/// to the root, text).
 fn pages() -> Vec<(String, String)> {
     let mut names = vec!["README.md".to_string()];
     let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
@@ -40,6 +41,14 @@ fn pages() -> Vec<(String, String)> {
         .collect();
     docs.sort();
     names.extend(docs);
+    let mut crates: Vec<String> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|c| root().join("crates").join(c).join("README.md").is_file())
+        .map(|c| format!("crates/{c}/README.md"))
+        .collect();
+    crates.sort();
+    names.extend(crates);
     names
         .into_iter()
         .map(|n| {
@@ -329,6 +338,15 @@ fn check_command(
                 .then_some(())
                 .ok_or_else(|| format!("no fuzz target `{target}`"))
         }
+        // a project outside the workspace (examples/downstream): its manifest exists and is
+        // its own workspace
+        ["cargo", "run" | "build", "--manifest-path", manifest, ..] => {
+            let text = std::fs::read_to_string(root().join(&*cwd).join(manifest))
+                .map_err(|e| format!("`--manifest-path {manifest}`: {e}"))?;
+            text.contains("[workspace]")
+                .then_some(())
+                .ok_or_else(|| format!("`{manifest}` is not a project of its own"))
+        }
         ["cargo", sub @ ("run" | "test" | "bench"), ..] => {
             let (cargo_args, program_args) = match words.iter().position(|a| a == "--") {
                 Some(i) => (&words[..i], &words[i + 1..]),
@@ -524,10 +542,19 @@ fn every_page_with_rust_blocks_is_a_doc_test() {
                 ));
             }
         }
-        let included = harness.contains(&format!("include_str!(\"../../{page}\")"));
+        // a crate's README is a doc-test of its own crate (`src/lib.rs`); the other pages are
+        // doc-tests of the tests package
+        let included = match page.strip_suffix("/README.md") {
+            Some(dir) if dir.starts_with("crates/") => {
+                std::fs::read_to_string(root().join(dir).join("src/lib.rs"))
+                    .unwrap_or_default()
+                    .contains("include_str!(\"../README.md\")")
+            }
+            _ => harness.contains(&format!("include_str!(\"../../{page}\")")),
+        };
         if !rust.is_empty() && !included {
             failures.push(format!(
-                "{page} has Rust blocks, but tests/common/mod.rs does not include it as doc-tests"
+                "{page} has Rust blocks, but no doc-test harness includes it (tests/common/mod.rs, or the crate's src/lib.rs)"
             ));
         }
     }

@@ -51,6 +51,9 @@ pub use attention::{
     AttentionMask, AttentionOutput, SelfAttention, SelfAttentionBlock, multi_head_attention,
 };
 pub use body::{Body, BodyInput, BodyOutput, OutputOptions};
+/// The Burn these crates are built on, for projects that do not depend on it directly (the
+/// backend features of this crate choose its devices).
+pub use burn;
 pub use config::{
     BertFamilyConfig, ClassifierPooling, CommonConfig, DebertaV2Config, DistilBertConfig,
     FamilyConfig, HfConfig, ModelType, ModernBertConfig, PosAttTypes, PositionEmbeddingType,
@@ -67,3 +70,9 @@ pub use kindling_kernels as kernels;
 pub use layer::{EncoderLayer, Intermediate, LayerOutput};
 pub use modernbert::{ModernBertBody, ModernBertBodyConfig};
 pub use pooler::Pooler;
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -56,3 +56,9 @@ pub use synthetic::{
 pub use text_labels::{EncodedLabel, TextLabelKind, TextLabelScheme, is_default_label_names};
 pub use tokenizer::{EncodedBatch, Tokenizer};
 pub use tokenizer_config::{TokenizerConfig, clean_up_tokenization};
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

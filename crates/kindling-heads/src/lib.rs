@@ -34,6 +34,7 @@ mod masked_lm;
 mod mount;
 mod multiple_choice;
 mod prediction_head;
+pub mod prelude;
 mod question_answering;
 mod recipe;
 mod sentence_embedding;
@@ -42,6 +43,8 @@ mod task;
 mod token_classification;
 
 pub use any::{AnyHead, AnyLabels, AnyOutput, HeadSpec};
+/// The Burn these crates are built on, for projects that do not depend on it directly.
+pub use burn;
 pub use error::HeadError;
 pub use head::{Head, HeadContext, NoLabels};
 pub use masked_lm::{MaskedLmHead, MaskedLmLayout, MaskedLmOutput};
@@ -60,3 +63,9 @@ pub use sequence_classification::{
 };
 pub use task::Task;
 pub use token_classification::{TokenClassificationHead, TokenClassificationOutput};
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -21,6 +21,8 @@ mod report;
 mod tensors;
 mod weight_files;
 
+/// The Burn these crates are built on, for projects that do not depend on it directly.
+pub use burn;
 pub use checkpoint::Checkpoint;
 pub use error::{ImportError, SizeMismatch};
 pub use export::{save_body, save_module, write_atomically};
@@ -32,3 +34,9 @@ pub use model::{ModelLoadOptions, describe_model, load_model, load_model_with_he
 pub use report::LoadReport;
 pub use tensors::{HfTensor, TensorMap};
 pub use weight_files::WeightFiles;
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -292,3 +292,9 @@ pub fn attention(
     };
     context.swap_dims(1, 2).reshape([batch, seq_q, hidden])
 }
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

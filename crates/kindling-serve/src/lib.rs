@@ -188,3 +188,9 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         server.run_until(shutdown_signal()).await
     })
 }
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

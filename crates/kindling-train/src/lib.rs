@@ -38,3 +38,9 @@ pub use schedule::LinearSchedule;
 pub use trainer::{
     Evaluation, Evaluator, TrainOutcome, TrainingArguments, TrainingData, planned_steps, train,
 };
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

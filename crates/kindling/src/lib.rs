@@ -20,6 +20,7 @@ mod error;
 pub mod forward;
 pub mod outputs;
 pub mod pipelines;
+pub mod prelude;
 
 /// The token-classification pipeline under its first name.
 pub use pipelines::token_classification as ner;
@@ -31,3 +32,9 @@ pub use kindling_data as data;
 pub use kindling_heads as heads;
 pub use kindling_import as import;
 pub use kindling_train as train;
+
+/// The README's examples, compiled and run as doc-tests so the crate's front page cannot drift
+/// from its API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
