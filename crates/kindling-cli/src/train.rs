@@ -94,7 +94,7 @@ pub struct TrainArgs {
     /// Device to train on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     pub device: String,
-    /// Run directory [default: runs/ner for token classification, runs/<task> otherwise].
+    /// Run directory [default: runs/ner for token classification, runs/TASK (the task name) otherwise].
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Continue the run in --output from its last checkpoint.

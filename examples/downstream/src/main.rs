@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use kindling_heads::prelude::*;
 use kindling_import::{Checkpoint, load_model_with_head, save_model};
 
-type Result<T> = std::result::Result<T, Box<dyn Error>>;
+type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 /// The head this project brings: the mean of the body's hidden states over the real tokens,
 /// dropout, and a linear classifier. `transformers` has no such head; kindling's contract is
