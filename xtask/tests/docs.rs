@@ -33,22 +33,17 @@ fn root() -> PathBuf {
 /// to the root, text).
 fn pages() -> Vec<(String, String)> {
     let mut names = vec!["README.md".to_string()];
-    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".md"))
-        .map(|n| format!("docs/{n}"))
-        .collect();
-    docs.sort();
-    names.extend(docs);
-    let mut crates: Vec<String> = std::fs::read_dir(root().join("crates"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|c| root().join("crates").join(c).join("README.md").is_file())
-        .map(|c| format!("crates/{c}/README.md"))
-        .collect();
-    crates.sort();
-    names.extend(crates);
+    names.extend(sorted_paths("docs", |name| {
+        name.ends_with(".md").then_some("")
+    }));
+    names.extend(sorted_paths("crates", |name| {
+        root()
+            .join("crates")
+            .join(name)
+            .join("README.md")
+            .is_file()
+            .then_some("/README.md")
+    }));
     names
         .into_iter()
         .map(|n| {
@@ -56,6 +51,18 @@ fn pages() -> Vec<(String, String)> {
             (n, text)
         })
         .collect()
+}
+
+/// `dir/<entry><suffix>` for each entry of `dir` (relative to the root) that `suffix_of` keeps,
+/// sorted.
+fn sorted_paths(dir: &str, suffix_of: impl Fn(&str) -> Option<&'static str>) -> Vec<String> {
+    let mut paths: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| suffix_of(&name).map(|suffix| format!("{dir}/{name}{suffix}")))
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// A fenced block: its info string (`sh`, `rust,no_run`, …), first line number and lines.
