@@ -19,10 +19,18 @@ mod bias;
 mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
+mod int8;
 mod relative;
 mod rotary;
 
 pub use bias::{AttentionBias, mask_value};
+#[cfg(feature = "flex")]
+pub use cpu::int8::Int8Kernel;
+#[cfg(feature = "flex")]
+pub use cpu::isa::{ISA_VARIABLE, Isa, isa};
+#[cfg(feature = "flex")]
+pub use int8::Int8Weight;
+pub use int8::{QuantizeError, QuantizeReport, quantize_linears};
 pub use relative::{RelativeIndex, RelativeIndexError, RelativeTerm, relative_scores};
 pub use rotary::split_rotary_qkv;
 
@@ -33,7 +41,14 @@ use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 /// `layer.forward(x)`: on Flex one matrix product over all rows onto the bias.
+///
+/// A layer [`quantize_linears`] made int8 runs the int8 kernel on Flex float32 inputs.
 pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_int8(x, layer, false) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
     #[cfg(feature = "flex")]
     let x = match flex::linear(x, layer, false) {
         Ok(out) => return out,
@@ -59,6 +74,11 @@ fn linear_rows<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
 
 /// Exact GELU of `layer.forward(x)`, the activation applied as the product's epilogue on Flex.
 pub fn linear_gelu<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_int8(x, layer, true) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
     #[cfg(feature = "flex")]
     let x = match flex::linear(x, layer, true) {
         Ok(out) => return out,

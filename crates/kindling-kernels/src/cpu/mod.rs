@@ -8,7 +8,7 @@
 //! 16 in a few cycles.
 
 /// Runs `$body` (a call of an `#[inline(always)]` function) compiled for the best instruction
-/// set this CPU offers, chosen at run time.
+/// set this CPU offers, chosen at run time (`KINDLING_ISA` can lower it: see [`isa`]).
 macro_rules! dispatch {
     ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$meta])*
@@ -20,17 +20,12 @@ macro_rules! dispatch {
                 fn avx512($($arg: $ty),*) $body
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) $body
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
+                match $crate::cpu::isa::isa() {
                     // SAFETY: the CPU has the features the function was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                    $crate::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
+                    $crate::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::isa::Isa::Baseline => {}
                 }
             }
             $body
@@ -44,6 +39,8 @@ const LANES: usize = 16;
 pub mod activation;
 pub mod attention;
 pub mod dropout;
+pub mod int8;
+pub mod isa;
 pub mod norm;
 pub mod optim;
 pub mod rotary;

@@ -23,6 +23,7 @@ use super::cpu::attention::{
     attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
+use super::cpu::int8::{Int8Kernel, int8_linear};
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
@@ -222,6 +223,48 @@ pub fn linear<const D: usize>(
         gelu_in_parallel(&mut out);
     }
     dims[D - 1] = d_out;
+    Ok(tensor(from_vec(out, dims)))
+}
+
+/// `x · weight + bias` (then GELU when `gelu` is set) with the int8 kernel, when `layer`'s
+/// weight was quantized ([`crate::quantize_linears`]) and `x` is a plain Flex float32 tensor.
+pub fn linear_int8<const D: usize>(
+    x: Tensor<D>,
+    layer: &Linear,
+    gelu: bool,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let Some(int8) = layer.weight.reparameterization::<crate::int8::Int8Weight>() else {
+        return Err(x);
+    };
+    let bias = match layer.bias.as_ref().map(|b| float32(b.val())) {
+        None => None,
+        Some(Ok(bias)) => Some(contiguous(bias)),
+        Some(Err(_)) => return Err(x),
+    };
+    let x = contiguous(float32(x)?);
+    let packed = int8.packed();
+    let mut dims = x.layout().shape().to_vec();
+    let d_in = dims[D - 1];
+    assert_eq!(
+        d_in,
+        packed.d_in(),
+        "linear: input width {d_in}, weight rows {}",
+        packed.d_in()
+    );
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let mut out = vec![0.0f32; rows * packed.d_out()];
+    int8_linear(
+        values(&x),
+        rows,
+        packed,
+        bias.as_ref().map(values),
+        &mut out,
+        Int8Kernel::detect(),
+    );
+    if gelu {
+        gelu_in_parallel(&mut out);
+    }
+    dims[D - 1] = packed.d_out();
     Ok(tensor(from_vec(out, dims)))
 }
 

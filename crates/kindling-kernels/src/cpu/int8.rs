@@ -1,0 +1,607 @@
+//! Dynamic int8 matrix products: `x · W + b` with `W` quantized per output channel
+//! (symmetric int8, one scale per column) and each row of `x` quantized on the fly (symmetric
+//! int8, one scale per row), accumulated exactly in int32.
+//!
+//! Three kernels compute the same integers, so their outputs are bit-for-bit equal:
+//! - AVX-512 VNNI: `vpdpbusd` multiplies unsigned bytes by signed bytes, four at a time; the
+//!   activations are shifted to `q + 128` and `128 · Σ_k w` is taken back off each column.
+//! - AVX2: `vpmaddubsw` on `|q|` and `w · sign(q)`: every product is at most 127², so the pairs
+//!   it adds never saturate 16 bits (the usual `u8 · s8` form can), then `vpmaddwd` widens to
+//!   int32.
+//! - a portable loop, the reference and the fallback.
+//!
+//! The weights are packed once, in blocks of 16 output columns, 4 inputs per column, the order
+//! in which both SIMD kernels read them.
+
+use rayon::prelude::*;
+
+use super::isa::{Isa, isa};
+
+/// Output columns per packed block (one AVX-512 register of int32).
+const BLOCK: usize = 16;
+/// Rows one kernel call computes.
+const TILE_ROWS: usize = 4;
+/// Blocks one VNNI kernel call computes.
+const TILE_BLOCKS: usize = 4;
+
+/// A linear layer's weight, quantized per output channel and packed for the kernels.
+#[derive(Debug, Clone)]
+pub struct PackedInt8 {
+    d_in: usize,
+    d_out: usize,
+    /// Groups of 4 inputs (`d_in` rounded up to a multiple of 4, over 4).
+    groups: usize,
+    /// `[block][group][column in block][input in group]`, zero past `d_in` and `d_out`.
+    data: Vec<i8>,
+    /// Per column (padded to whole blocks): `Σ_k w[k][n]`, for the VNNI offset.
+    column_sums: Vec<i32>,
+    /// Per column (padded with zeros): the scale that maps int8 back to float.
+    scales: Vec<f32>,
+}
+
+impl PackedInt8 {
+    /// Quantizes a row-major `[d_in, d_out]` float weight (Burn's `Linear` layout): each column
+    /// gets the scale `max |w| / 127` and its values `round(w / scale)`, ties to even.
+    pub fn quantize(weight: &[f32], d_in: usize, d_out: usize) -> Self {
+        assert_eq!(weight.len(), d_in * d_out, "weight is not d_in x d_out");
+        let mut scales = vec![0.0f32; d_out.div_ceil(BLOCK) * BLOCK];
+        for row in weight.chunks_exact(d_out.max(1)) {
+            for (scale, w) in scales.iter_mut().zip(row) {
+                *scale = scale.max(w.abs());
+            }
+        }
+        for scale in &mut scales[..d_out] {
+            *scale /= 127.0;
+        }
+        let mut values = vec![0i8; d_in * d_out];
+        for (k, row) in weight.chunks_exact(d_out.max(1)).enumerate() {
+            for (n, &w) in row.iter().enumerate() {
+                values[n * d_in + k] = quantize_value(w, scales[n]);
+            }
+        }
+        Self::from_quantized(&values, scales, d_in, d_out)
+    }
+
+    /// Packs `values` (row-major `[d_out, d_in]`, one row per output column) with their
+    /// per-column `scales` (at least `d_out` of them).
+    pub fn from_quantized(values: &[i8], mut scales: Vec<f32>, d_in: usize, d_out: usize) -> Self {
+        assert_eq!(values.len(), d_in * d_out, "values are not d_out x d_in");
+        let groups = d_in.div_ceil(4);
+        let blocks = d_out.div_ceil(BLOCK);
+        scales.resize(blocks * BLOCK, 0.0);
+        scales[d_out..].fill(0.0);
+        let mut data = vec![0i8; blocks * groups * BLOCK * 4];
+        let mut column_sums = vec![0i32; blocks * BLOCK];
+        for n in 0..d_out {
+            let (block, column) = (n / BLOCK, n % BLOCK);
+            let row = &values[n * d_in..(n + 1) * d_in];
+            column_sums[n] = row.iter().map(|&v| i32::from(v)).sum();
+            for (k, &v) in row.iter().enumerate() {
+                data[((block * groups + k / 4) * BLOCK + column) * 4 + k % 4] = v;
+            }
+        }
+        Self {
+            d_in,
+            d_out,
+            groups,
+            data,
+            column_sums,
+            scales,
+        }
+    }
+
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.d_in
+    }
+
+    /// Output width.
+    pub fn d_out(&self) -> usize {
+        self.d_out
+    }
+
+    /// The per-column scales (`d_out` of them).
+    pub fn scales(&self) -> &[f32] {
+        &self.scales[..self.d_out]
+    }
+
+    /// The int8 value of input `k`, output column `n`.
+    pub fn value(&self, k: usize, n: usize) -> i8 {
+        let (block, column) = (n / BLOCK, n % BLOCK);
+        self.data[((block * self.groups + k / 4) * BLOCK + column) * 4 + k % 4]
+    }
+
+    /// The weight back in float, row-major `[d_in, d_out]`: `value · scale`.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.d_in * self.d_out];
+        for k in 0..self.d_in {
+            for n in 0..self.d_out {
+                out[k * self.d_out + n] = f32::from(self.value(k, n)) * self.scales[n];
+            }
+        }
+        out
+    }
+
+    /// Bytes held (the packed values and the per-column vectors).
+    pub fn bytes(&self) -> usize {
+        self.data.len() + 4 * (self.column_sums.len() + self.scales.len())
+    }
+}
+
+fn quantize_value(x: f32, scale: f32) -> i8 {
+    if scale == 0.0 {
+        return 0;
+    }
+    (x / scale).round_ties_even().clamp(-127.0, 127.0) as i8
+}
+
+/// Rows of `x` quantized: int8 values (each row padded with zeros to whole groups of 4) and
+/// one scale per row.
+struct QuantizedRows {
+    values: Vec<i8>,
+    scales: Vec<f32>,
+    stride: usize,
+}
+
+fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> QuantizedRows {
+    let stride = groups * 4;
+    let mut values = vec![0i8; rows * stride];
+    let mut scales = vec![0.0f32; rows];
+    let quantize = |row: &[f32], out: &mut [i8], scale: &mut f32| {
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        *scale = max / 127.0;
+        for (q, &v) in out.iter_mut().zip(row) {
+            *q = quantize_value(v, *scale);
+        }
+    };
+    let (width, stride_or_one) = (d_in.max(1), stride.max(1));
+    if rows * d_in >= 1 << 16 {
+        x.par_chunks(width)
+            .zip(values.par_chunks_mut(stride_or_one))
+            .zip(scales.par_iter_mut())
+            .for_each(|((row, out), scale)| quantize(row, out, scale));
+    } else {
+        x.chunks(width)
+            .zip(values.chunks_mut(stride_or_one))
+            .zip(scales.iter_mut())
+            .for_each(|((row, out), scale)| quantize(row, out, scale));
+    }
+    QuantizedRows {
+        values,
+        scales,
+        stride,
+    }
+}
+
+/// The kernel a product runs: the best this CPU has (see [`isa`], which `KINDLING_ISA` can lower).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Kernel {
+    /// AVX-512 with VNNI (`vpdpbusd`).
+    Avx512Vnni,
+    /// AVX2 (`vpmaddubsw` + `vpmaddwd`).
+    Avx2,
+    /// Plain Rust.
+    Portable,
+}
+
+impl Int8Kernel {
+    /// The kernel for this CPU and the instruction set in use.
+    pub fn detect() -> Self {
+        match isa() {
+            Isa::Avx512 if Self::Avx512Vnni.is_supported() => Self::Avx512Vnni,
+            Isa::Avx512 | Isa::Avx2 => Self::Avx2,
+            Isa::Baseline => Self::Portable,
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// The output pointer, shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: every task writes its own rows x columns rectangle of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Arguments every tile of one product shares.
+struct Product<'a> {
+    rows: &'a QuantizedRows,
+    weight: &'a PackedInt8,
+    /// The bias, padded to whole blocks (zeros when the layer has none).
+    bias: &'a [f32],
+    out: OutPtr,
+}
+
+/// `out = quantize(x) · W + bias`, `x` row-major `[rows, d_in]`, `out` `[rows, d_out]`, with
+/// `kernel` (which must be supported: see [`Int8Kernel::is_supported`]).
+pub fn int8_linear(
+    x: &[f32],
+    rows: usize,
+    weight: &PackedInt8,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    kernel: Int8Kernel,
+) {
+    let (d_in, d_out) = (weight.d_in, weight.d_out);
+    assert_eq!(x.len(), rows * d_in, "int8_linear: x is not rows x d_in");
+    assert_eq!(
+        out.len(),
+        rows * d_out,
+        "int8_linear: out is not rows x d_out"
+    );
+    assert!(
+        kernel.is_supported(),
+        "int8_linear: {kernel:?} is not supported here"
+    );
+    if rows == 0 || d_out == 0 {
+        return;
+    }
+    let quantized = quantize_rows(x, rows, d_in, weight.groups);
+    let blocks = d_out.div_ceil(BLOCK);
+    let mut padded_bias = vec![0.0f32; blocks * BLOCK];
+    if let Some(bias) = bias {
+        padded_bias[..d_out].copy_from_slice(&bias[..d_out]);
+    }
+    let product = Product {
+        rows: &quantized,
+        weight,
+        bias: &padded_bias,
+        out: OutPtr(out.as_mut_ptr()),
+    };
+    // Tasks: 32 rows by 8 blocks (128 columns), small enough for two threads to share a
+    // batch of one sequence and large enough to keep a weight panel in cache.
+    const TASK_ROWS: usize = 32;
+    const TASK_BLOCKS: usize = 8;
+    let row_tasks = rows.div_ceil(TASK_ROWS);
+    let block_tasks = blocks.div_ceil(TASK_BLOCKS);
+    let run = |task: usize| {
+        let (r, b) = (task / block_tasks, task % block_tasks);
+        let row_range = r * TASK_ROWS..((r + 1) * TASK_ROWS).min(rows);
+        let block_range = b * TASK_BLOCKS..((b + 1) * TASK_BLOCKS).min(blocks);
+        run_task(&product, row_range, block_range, kernel);
+    };
+    if rows * d_in * d_out >= 1 << 20 {
+        (0..row_tasks * block_tasks).into_par_iter().for_each(run);
+    } else {
+        (0..row_tasks * block_tasks).for_each(run);
+    }
+}
+
+fn run_task(
+    product: &Product<'_>,
+    rows: std::ops::Range<usize>,
+    blocks: std::ops::Range<usize>,
+    kernel: Int8Kernel,
+) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Int8Kernel::Avx512Vnni => {
+            let mut block = blocks.start;
+            while block < blocks.end {
+                let n = (blocks.end - block).min(TILE_BLOCKS);
+                let mut row = rows.start;
+                while row < rows.end {
+                    let m = (rows.end - row).min(TILE_ROWS);
+                    // SAFETY: the CPU has AVX-512 BW and VNNI (checked by the caller); the
+                    // tile lies inside the output and the packed weight.
+                    unsafe { x86::vnni_tile(product, row, m, block, n) };
+                    row += m;
+                }
+                block += n;
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Int8Kernel::Avx2 => {
+            for block in blocks {
+                let mut row = rows.start;
+                while row < rows.end {
+                    let m = (rows.end - row).min(TILE_ROWS);
+                    // SAFETY: the CPU has AVX2 and FMA (checked by the caller); as above.
+                    unsafe { x86::avx2_tile(product, row, m, block) };
+                    row += m;
+                }
+            }
+        }
+        _ => {
+            for row in rows {
+                for block in blocks.clone() {
+                    portable_tile(product, row, block);
+                }
+            }
+        }
+    }
+}
+
+/// One row by one block, in plain Rust: the reference the SIMD kernels match exactly.
+fn portable_tile(product: &Product<'_>, row: usize, block: usize) {
+    let Product {
+        rows,
+        weight,
+        bias,
+        out,
+    } = product;
+    let x = &rows.values[row * rows.stride..(row + 1) * rows.stride];
+    let panel = &weight.data[block * weight.groups * BLOCK * 4..][..weight.groups * BLOCK * 4];
+    let mut acc = [0i32; BLOCK];
+    for (g, xs) in x.chunks_exact(4).enumerate() {
+        let ws = &panel[g * BLOCK * 4..(g + 1) * BLOCK * 4];
+        for (column, acc) in acc.iter_mut().enumerate() {
+            for t in 0..4 {
+                *acc += i32::from(xs[t]) * i32::from(ws[column * 4 + t]);
+            }
+        }
+    }
+    let end = ((block + 1) * BLOCK).min(weight.d_out);
+    for n in block * BLOCK..end {
+        let scale = rows.scales[row] * weight.scales[n];
+        let value = (acc[n - block * BLOCK] as f32).mul_add(scale, bias[n]);
+        // SAFETY: `row < rows` and `n < d_out`: inside the output.
+        unsafe { *out.0.add(row * weight.d_out + n) = value };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_op_in_unsafe_fn)]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, Product, TILE_BLOCKS, TILE_ROWS};
+
+    /// Rows `row..row + m` by blocks `block..block + n`, with `vpdpbusd`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn vnni_tile(p: &Product<'_>, row: usize, m: usize, block: usize, n: usize) {
+        match (m, n) {
+            (4, 4) => vnni::<4, 4>(p, row, block),
+            (4, 3) => vnni::<4, 3>(p, row, block),
+            (4, 2) => vnni::<4, 2>(p, row, block),
+            (4, 1) => vnni::<4, 1>(p, row, block),
+            (3, 4) => vnni::<3, 4>(p, row, block),
+            (3, 3) => vnni::<3, 3>(p, row, block),
+            (3, 2) => vnni::<3, 2>(p, row, block),
+            (3, 1) => vnni::<3, 1>(p, row, block),
+            (2, 4) => vnni::<2, 4>(p, row, block),
+            (2, 3) => vnni::<2, 3>(p, row, block),
+            (2, 2) => vnni::<2, 2>(p, row, block),
+            (2, 1) => vnni::<2, 1>(p, row, block),
+            (1, 4) => vnni::<1, 4>(p, row, block),
+            (1, 3) => vnni::<1, 3>(p, row, block),
+            (1, 2) => vnni::<1, 2>(p, row, block),
+            (1, 1) => vnni::<1, 1>(p, row, block),
+            _ => unreachable!("tiles are at most {TILE_ROWS} x {TILE_BLOCKS}"),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni<const M: usize, const N: usize>(p: &Product<'_>, row: usize, block: usize) {
+        let w = p.weight;
+        let panel = w.groups * BLOCK * 4;
+        let base = w.data.as_ptr().add(block * panel);
+        let x = p.rows.values.as_ptr().add(row * p.rows.stride);
+        let flip = _mm512_set1_epi8(-128);
+        let mut acc = [[_mm512_setzero_si512(); N]; M];
+        for g in 0..w.groups {
+            let mut ws = [_mm512_setzero_si512(); N];
+            for (j, ws) in ws.iter_mut().enumerate() {
+                *ws = _mm512_loadu_si512(base.add(j * panel + g * BLOCK * 4).cast());
+            }
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let four = x
+                    .add(i * p.rows.stride + g * 4)
+                    .cast::<i32>()
+                    .read_unaligned();
+                // q + 128 as an unsigned byte is q with its top bit flipped.
+                let xs = _mm512_xor_si512(_mm512_set1_epi32(four), flip);
+                for (acc, ws) in acc.iter_mut().zip(&ws) {
+                    *acc = _mm512_dpbusd_epi32(*acc, xs, *ws);
+                }
+            }
+        }
+        for j in 0..N {
+            let n0 = (block + j) * BLOCK;
+            let offset =
+                _mm512_slli_epi32::<7>(_mm512_loadu_si512(w.column_sums.as_ptr().add(n0).cast()));
+            let scales = _mm512_loadu_ps(w.scales.as_ptr().add(n0));
+            let bias = _mm512_loadu_ps(p.bias.as_ptr().add(n0));
+            let valid = w.d_out.saturating_sub(n0).min(BLOCK);
+            let mask: __mmask16 = if valid == BLOCK {
+                !0
+            } else {
+                (1u16 << valid) - 1
+            };
+            for (i, acc) in acc.iter().enumerate() {
+                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[j], offset));
+                let scale = _mm512_mul_ps(_mm512_set1_ps(p.rows.scales[row + i]), scales);
+                let value = _mm512_fmadd_ps(exact, scale, bias);
+                let dst = p.out.0.add((row + i) * w.d_out + n0);
+                _mm512_mask_storeu_ps(dst, mask, value);
+            }
+        }
+    }
+
+    /// Rows `row..row + m` by one block, with `vpmaddubsw` and `vpmaddwd`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2_tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
+        match m {
+            4 => avx2::<4>(p, row, block),
+            3 => avx2::<3>(p, row, block),
+            2 => avx2::<2>(p, row, block),
+            1 => avx2::<1>(p, row, block),
+            _ => unreachable!("tiles are at most {TILE_ROWS} rows"),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<const M: usize>(p: &Product<'_>, row: usize, block: usize) {
+        let w = p.weight;
+        let base = w.data.as_ptr().add(block * w.groups * BLOCK * 4);
+        let x = p.rows.values.as_ptr().add(row * p.rows.stride);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_si256(); 2]; M];
+        for g in 0..w.groups {
+            let lo = _mm256_loadu_si256(base.add(g * BLOCK * 4).cast());
+            let hi = _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast());
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let four = x
+                    .add(i * p.rows.stride + g * 4)
+                    .cast::<i32>()
+                    .read_unaligned();
+                let xs = _mm256_set1_epi32(four);
+                let magnitude = _mm256_abs_epi8(xs);
+                for (acc, ws) in acc.iter_mut().zip([lo, hi]) {
+                    // |q| · (w · sign q) = q · w, each at most 127², so the pair sums fit.
+                    let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(ws, xs));
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        let n0 = block * BLOCK;
+        for half in 0..2 {
+            let start = n0 + half * 8;
+            let valid = w.d_out.saturating_sub(start).min(8);
+            if valid == 0 {
+                continue;
+            }
+            let scales = _mm256_loadu_ps(w.scales.as_ptr().add(start));
+            let bias = _mm256_loadu_ps(p.bias.as_ptr().add(start));
+            for (i, acc) in acc.iter().enumerate() {
+                let exact = _mm256_cvtepi32_ps(acc[half]);
+                let scale = _mm256_mul_ps(_mm256_set1_ps(p.rows.scales[row + i]), scales);
+                let value = _mm256_fmadd_ps(exact, scale, bias);
+                let dst = p.out.0.add((row + i) * w.d_out + start);
+                if valid == 8 {
+                    _mm256_storeu_ps(dst, value);
+                } else {
+                    let mut lanes = [0.0f32; 8];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn run(kernel: Int8Kernel, rows: usize, d_in: usize, d_out: usize) -> Vec<f32> {
+        let x = values(rows * d_in, 1);
+        let w = values(d_in * d_out, 2);
+        let bias = values(d_out, 3);
+        let packed = PackedInt8::quantize(&w, d_in, d_out);
+        let mut out = vec![0.0f32; rows * d_out];
+        int8_linear(&x, rows, &packed, Some(&bias), &mut out, kernel);
+        out
+    }
+
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (1, 4, 1),
+        (3, 7, 9),
+        (5, 33, 17),
+        (9, 64, 70),
+        (37, 384, 130),
+        (70, 130, 300),
+    ];
+
+    #[test]
+    fn every_kernel_this_cpu_has_matches_the_portable_one_bit_for_bit() {
+        for kernel in [Int8Kernel::Avx2, Int8Kernel::Avx512Vnni] {
+            if !kernel.is_supported() {
+                eprintln!("{kernel:?}: not on this CPU");
+                continue;
+            }
+            for (rows, d_in, d_out) in SHAPES {
+                let expected = run(Int8Kernel::Portable, rows, d_in, d_out);
+                let got = run(kernel, rows, d_in, d_out);
+                assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_product_is_the_float_product_within_the_quantization_error() {
+        let (rows, d_in, d_out) = (6, 256, 40);
+        let x = values(rows * d_in, 1);
+        let w = values(d_in * d_out, 2);
+        let got = run(Int8Kernel::Portable, rows, d_in, d_out);
+        let bias = values(d_out, 3);
+        for r in 0..rows {
+            for n in 0..d_out {
+                let exact: f32 = (0..d_in)
+                    .map(|k| x[r * d_in + k] * w[k * d_out + n])
+                    .sum::<f32>()
+                    + bias[n];
+                // Each factor is off by at most half a step (1/254 of its row's or column's
+                // largest value, here about 1): the sum of 256 such errors stays well below 0.5.
+                let error = (got[r * d_out + n] - exact).abs();
+                assert!(
+                    error < 0.15,
+                    "[{r}, {n}]: {} vs {exact}",
+                    got[r * d_out + n]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packing_keeps_every_value_and_dequantizes_within_half_a_step() {
+        let (d_in, d_out) = (13, 21);
+        let w = values(d_in * d_out, 5);
+        let packed = PackedInt8::quantize(&w, d_in, d_out);
+        let back = packed.dequantize();
+        for k in 0..d_in {
+            for n in 0..d_out {
+                let step = packed.scales()[n];
+                assert!((back[k * d_out + n] - w[k * d_out + n]).abs() <= step * 0.5 + 1e-7);
+            }
+        }
+        let column_max = (0..d_out)
+            .map(|n| (0..d_in).map(|k| packed.value(k, n).unsigned_abs()).max())
+            .collect::<Vec<_>>();
+        assert!(column_max.iter().all(|m| *m == Some(127)), "{column_max:?}");
+    }
+
+    #[test]
+    fn a_zero_row_or_column_gives_the_bias() {
+        let (d_in, d_out) = (8, 3);
+        let mut w = values(d_in * d_out, 7);
+        for k in 0..d_in {
+            w[k * d_out + 1] = 0.0;
+        }
+        let packed = PackedInt8::quantize(&w, d_in, d_out);
+        let x = [vec![0.0f32; d_in], values(d_in, 8)].concat();
+        let bias = [0.5f32, -1.0, 2.0];
+        let mut out = vec![0.0f32; 2 * d_out];
+        int8_linear(&x, 2, &packed, Some(&bias), &mut out, Int8Kernel::detect());
+        assert_eq!(&out[..3], &bias);
+        assert_eq!(out[4], -1.0);
+    }
+}
