@@ -34,6 +34,10 @@ dynamic=False); compilation happens during the warmup iterations and is not
 timed. A cell that fails to compile yields a row with an "error" field and
 null timings, and the run goes on.
 
+`--backend int8` (inference only) runs `torch.ao.quantization.quantize_dynamic` over every
+`nn.Linear` (qint8 weights, dynamically quantized activations): PyTorch's dynamic int8, the
+counterpart of kindling's `--dtype int8`.
+
 Output: one JSON object per line (JSON Lines) on stdout per measurement and
 nothing else; logs and progress go to stderr. Every row carries "framework",
 "backend", "model", "kind", "batch", "seq", "threads", "iters", "median_s",
@@ -211,6 +215,8 @@ def run_infer(args):
 
     model = AutoModel.from_pretrained(args.model_dir, dtype=torch.float32).to(args.device)
     model.eval()
+    if args.backend == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     touch_parameters(model)
     rss_after_load = current_rss_bytes()
     config = model.config
@@ -372,7 +378,7 @@ def build_parser():
     parser.add_argument("--model-dir", required=True, help="transformers checkpoint directory (BERT family)")
     parser.add_argument("--model", required=True, help="label copied into every row, e.g. bert-base")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--backend", choices=["eager", "compile"], default="eager")
+    parser.add_argument("--backend", choices=["eager", "compile", "int8"], default="eager")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the model runs (rows name it as eager:cuda / compile:cuda)")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed work at least (default 3.0)")

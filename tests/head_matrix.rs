@@ -182,6 +182,7 @@ fn label_list_disagreeing_with_the_checkpoint_head_is_refused() {
         ModelLoadOptions {
             task: None,
             labels: Some(vec!["O".into(), "B-X".into(), "I-X".into()]),
+            int8: false,
         },
     )
     .unwrap_err();
@@ -230,6 +231,7 @@ fn fresh_head_on_a_body_checkpoint_is_reported_newly_initialized() {
         ModelLoadOptions {
             task: Some(Task::TokenClassification),
             labels: Some(labels.clone()),
+            int8: false,
         },
     )
     .unwrap();

@@ -66,7 +66,7 @@ fn token_ids_word_ids_and_offsets_equal_transformers() {
 }
 
 /// The fixture's sentences, tokenized and padded as one batch, as body input.
-fn sentence_batch(
+pub(crate) fn sentence_batch(
     dir: &std::path::Path,
     device: &Device,
 ) -> (BodyInput, kindling::data::EncodedBatch) {

@@ -10,6 +10,7 @@ mod fuzz_regressions;
 mod head_matrix;
 mod head_parity;
 mod import_errors;
+mod int8;
 mod minilm;
 mod pickle_guard;
 mod pipeline_batching;

@@ -173,6 +173,7 @@ fn a_tiny_model_learns_the_sample() {
         ModelLoadOptions {
             task: Some(Task::SequenceClassification),
             labels: Some(scheme.labels.clone()),
+            int8: false,
         },
     )
     .unwrap();

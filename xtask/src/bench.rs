@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: kindling on each CPU backend against PyTorch eager and `torch.compile`,
 //! in one run, on one machine, with the same weights and thread count.
 //!
-//! The kindling half is the release binary `kindling-bench` (bench/src), the PyTorch half is
+//! The kindling half is `xtask bench-worker` (xtask/src/bench_worker): for the CPU backends
+//! this very binary, the one `cargo xtask train|forward|predict|eval|serve` run; for LibTorch
+//! and CUDA the same xtask built with that backend's feature. The PyTorch half is
 //! `bench/pytorch_bench.py` in the fixture environment; both print the same JSON rows. This
 //! driver runs them one process per measurement (so each process's peak memory is its own),
 //! writes every row to `target/bench/results.json`, and regenerates the measured part of
@@ -140,7 +142,7 @@ pub struct Results {
 
 /// The programs of one run and their environments.
 struct Runner {
-    /// `kindling-bench` builds by backend family (see [`family`]).
+    /// Bench-worker binaries by backend family (see [`family`]).
     kindling_bins: BTreeMap<&'static str, PathBuf>,
     python: PathBuf,
     script: PathBuf,
@@ -154,7 +156,8 @@ impl Runner {
     fn kindling(&self, model: &Model, backend: &str) -> Command {
         let bin = &self.kindling_bins[family(backend).0];
         let mut cmd = Command::new(bin);
-        cmd.arg("--model-dir")
+        cmd.arg("bench-worker")
+            .arg("--model-dir")
             .arg(&model.dir)
             .args(["--model", &model.name, "--backend", backend])
             .args(["--threads", &self.threads.to_string()])
@@ -257,14 +260,14 @@ fn describe(cmd: &Command) -> String {
     text
 }
 
-/// Builds `kindling-bench` with the backends asked for and returns its path: with the dev
-/// profile, which the commands users run (`cargo xtask`, the test suite) are built with too, so
-/// the benchmark times what users get (the workspace Cargo.toml makes it optimize like release).
-fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow::Result<PathBuf> {
+/// Builds xtask with the backends asked for and returns its path, for the families this
+/// binary lacks: with the dev profile, which `cargo xtask` is built with (the workspace
+/// Cargo.toml makes it optimize like release).
+fn build_worker(features: &[&str], env: &[(String, OsString)]) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(repo_root())
-        .args(["build", "-p", "kindling-bench", "--bins"])
+        .args(["build", "-p", "xtask", "--bins"])
         .args(["--message-format", "json-render-diagnostics"]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
@@ -277,14 +280,14 @@ fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow
         .output()
         .context("starting cargo build")?;
     if !output.status.success() {
-        bail!("building kindling-bench failed ({})", output.status);
+        bail!("building the bench worker (xtask) failed ({})", output.status);
     }
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
         if message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "kindling-bench"
+            && message["target"]["name"] == "xtask"
             && message["target"]["kind"][0] == "bin"
             && message["profile"]["test"] == false
             && let Some(exe) = message["executable"].as_str()
@@ -292,7 +295,7 @@ fn build_kindling_bench(features: &[&str], env: &[(String, OsString)]) -> anyhow
             return Ok(PathBuf::from(exe));
         }
     }
-    bail!("cargo build did not report the kindling-bench executable")
+    bail!("cargo build did not report the xtask executable")
 }
 
 /// The build a backend is measured with, and its Cargo features: LibTorch and CUDA builds are
@@ -321,8 +324,14 @@ fn build_families(
         if bins.contains_key(name) {
             continue;
         }
-        let built = build_kindling_bench(features, env)?;
-        let copy = out.join(format!("kindling-bench-{name}"));
+        if name == "cpu" {
+            // The CPU backends run in this binary, as the commands do.
+            let me = std::env::current_exe().context("locating the running xtask")?;
+            bins.insert(name, me);
+            continue;
+        }
+        let built = build_worker(features, env)?;
+        let copy = out.join(format!("bench-worker-{name}"));
         std::fs::copy(&built, &copy)
             .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
         bins.insert(name, copy);

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_report;
+mod bench_worker;
 mod provision;
 mod test;
 
@@ -27,6 +28,9 @@ enum Command {
     Kindling(kindling_cli::Command),
     /// Benchmark kindling against PyTorch eager and torch.compile on this machine.
     Bench(bench::BenchArgs),
+    /// One measurement of `cargo xtask bench` (run by it: the same binary as the commands).
+    #[command(hide = true)]
+    BenchWorker(bench_worker::WorkerArgs),
     /// Run the whole test suite (provisions the pretrained test model; CI=true skips nothing).
     Test(test::TestArgs),
     /// Regenerate the bundled synthetic NER sample (data/ner-sample).
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             kindling_cli::run(command, &defaults)
         }
         Command::Bench(args) => bench::run(args),
+        Command::BenchWorker(args) => bench_worker::run(args),
         Command::Test(args) => test::run(args),
         Command::MakeSample => {
             let dir = provision::repo_root().join(kindling::data::NER_SAMPLE_DIR);

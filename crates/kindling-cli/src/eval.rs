@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use kindling::device::{DEVICE_HELP, parse_device};
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::train::tasks::{EvalOptions, evaluate};
 use kindling::train::{Columns, TaskOptions};
@@ -50,6 +50,10 @@ pub struct EvalArgs {
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     pub device: String,
+    /// Precision: f32, or int8 (linear layers quantized per channel, activations per row;
+    /// flex only); f16 and bf16 where the backend has them.
+    #[arg(long, default_value = "f32", help = format!("Precision: {DTYPE_HELP}"))]
+    pub dtype: String,
     /// Examples per batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -57,7 +61,7 @@ pub struct EvalArgs {
 
 /// Runs the command.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let device = parse_device(&args.device)?;
+    let (device, int8) = with_dtype(parse_device(&args.device)?, &args.dtype)?;
     let task = args
         .task
         .as_deref()
@@ -78,6 +82,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         },
         batch_size: args.batch_size,
         predictions: args.predictions.clone(),
+        int8,
     };
     let out = evaluate(&args.model, &args.data, &options, &device)?;
     if args.json {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_float_dtype};
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_dtype};
 use kindling::forward::{ForwardInput, ForwardOptions, IdsInput, run_forward_with};
 use kindling::outputs::save_outputs;
 
@@ -45,7 +45,7 @@ pub struct ForwardArgs {
 
 /// Runs the command.
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
-    let device = with_float_dtype(parse_device(&args.device)?, &args.dtype)?;
+    let (device, int8) = with_dtype(parse_device(&args.device)?, &args.dtype)?;
     let task = args
         .task
         .as_deref()
@@ -74,6 +74,7 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
             hidden_states: args.output_hidden_states,
             attentions: args.output_attentions,
             task,
+            int8,
         },
     )?;
     eprint!("{}", outputs.report);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use kindling::device::{DEVICE_HELP, parse_device};
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::pipelines::{PipelineInput, PipelineOptions, load_pipeline};
 
@@ -52,13 +52,17 @@ pub struct PredictArgs {
     /// Device to run on.
     #[arg(long, default_value = "flex", help = format!("Device: {DEVICE_HELP}"))]
     pub device: String,
+    /// Precision: f32, or int8 (linear layers quantized per channel, activations per row;
+    /// flex only); f16 and bf16 where the backend has them.
+    #[arg(long, default_value = "f32", help = format!("Precision: {DTYPE_HELP}"))]
+    pub dtype: String,
     /// Texts to run (for fill-mask each holds the tokenizer's mask token).
     pub texts: Vec<String>,
 }
 
 /// Runs the command.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let device = parse_device(&args.device)?;
+    let (device, int8) = with_dtype(parse_device(&args.device)?, &args.dtype)?;
     let task = args
         .task
         .as_deref()
@@ -95,6 +99,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         doc_stride: args.doc_stride,
         max_answer_len: args.max_answer_len,
         align_to_words: !args.no_align_to_words,
+        int8,
         ..PipelineOptions::default()
     };
     let pipeline = load_pipeline(&args.model, &device, &options)?;

@@ -7,6 +7,9 @@ use kindling_body::ConfigError;
 /// Why a checkpoint could not be read, loaded or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The model could not be quantized to int8 (`ModelLoadOptions::int8`).
+    #[error(transparent)]
+    Quantize(#[from] kindling_body::kernels::QuantizeError),
     /// The directory does not exist or is not a directory.
     #[error("checkpoint directory {path} does not exist or is not a directory")]
     NotADirectory {

@@ -113,6 +113,9 @@ pub struct ModelLoadOptions {
     pub task: Option<Task>,
     /// Label names for a fresh classification head (or to check against the checkpoint's).
     pub labels: Option<Vec<String>>,
+    /// Quantize every linear layer to int8 for inference (per-channel weights, per-row dynamic
+    /// activations: see `kindling_kernels::quantize_linears`); the flex device only.
+    pub int8: bool,
 }
 
 /// The head's output width as the checkpoint stores it, when it has the head.
@@ -172,6 +175,12 @@ pub fn load_model(
     let head = AnyHead::from_config(&checkpoint.config, &spec, device)?
         .ok_or_else(|| HeadError::Invalid("no head for the base task".into()))?;
     let (model, report) = load_model_with_head(&checkpoint, &tensors, head, false, device)?;
+    drop(tensors);
+    let model = if options.int8 {
+        kindling_body::kernels::quantize_linears(model)?.0
+    } else {
+        model
+    };
     describe_model(
         &mut checkpoint.config,
         task,

@@ -40,6 +40,17 @@ use burn::tensor::activation;
 use burn::tensor::module::attention as fused_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+/// Whether `device` (autodiff or not) is Burn's Flex CPU device, where kindling's kernels run.
+pub fn is_flex_device(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    return flex::is_flex_device(device);
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// `layer.forward(x)`: on Flex one matrix product over all rows onto the bias.
 ///
 /// A layer [`quantize_linears`] made int8 runs the int8 kernel on Flex float32 inputs.

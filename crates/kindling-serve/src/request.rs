@@ -308,6 +308,8 @@ impl Parameters {
             handle_impossible_answer: self.handle_impossible_answer.unwrap_or(false),
             align_to_words: self.align_to_words.unwrap_or(true),
             truncation,
+            // The model was quantized (or not) when the server loaded it.
+            int8: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use kindling::KindlingError;
 use kindling::body::Body;
 use kindling::data::Tokenizer;
-use kindling::device::{parse_device, with_float_dtype};
+use kindling::device::{parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::pipelines::{
     BatchLimits, FeatureExtractionPipeline, FeatureKind, JsonPipeline, LoadedCheckpoint,
@@ -69,7 +69,7 @@ impl ServedModel {
     /// Loads the checkpoint `options.model` on `options.device` in `options.dtype`.
     pub fn load(options: &ServeOptions) -> Result<Self, ServeError> {
         let dir = options.model.as_path();
-        let device = with_float_dtype(parse_device(&options.device)?, &options.dtype)?;
+        let (device, int8) = with_dtype(parse_device(&options.device)?, &options.dtype)?;
         let asked = options
             .task
             .as_deref()
@@ -88,6 +88,13 @@ impl ServedModel {
                 };
                 let (body, _, checkpoint) = kindling::import::load_body(dir, &device, body_options)
                     .map_err(KindlingError::from)?;
+                let body = if int8 {
+                    kindling::body::kernels::quantize_linears(body)
+                        .map_err(|e| KindlingError::from(kindling::import::ImportError::from(e)))?
+                        .0
+                } else {
+                    body
+                };
                 let path = tokenizer_path(dir, checkpoint.tokenizer.as_deref())?;
                 let pad = checkpoint.config.common.pad_token_id.map(|p| p as u32);
                 let kind = if task == Task::SentenceEmbedding {
@@ -119,7 +126,7 @@ impl ServedModel {
                     checkpoint.config,
                 )
             } else {
-                let loaded = LoadedCheckpoint::load(dir, &device, asked)?;
+                let loaded = LoadedCheckpoint::load(dir, &device, asked, int8)?;
                 let path = loaded.tokenizer.path().to_path_buf();
                 let pad = loaded.config.common.pad_token_id.map(|p| p as u32);
                 let make = |kind| {

@@ -174,6 +174,7 @@ impl TrainJob {
             ModelLoadOptions {
                 task: Some(self.task),
                 labels: labels.clone(),
+                int8: false,
             },
         )?;
         eprint!("{report}");

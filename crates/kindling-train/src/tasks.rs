@@ -46,6 +46,8 @@ pub struct EvalOptions {
     pub batch_size: usize,
     /// Token classification: write CoNLL predictions here.
     pub predictions: Option<PathBuf>,
+    /// Run the linear layers in int8 (`--dtype int8`; the flex device only).
+    pub int8: bool,
 }
 
 /// An evaluation's result: the metrics as JSON (what `eval --json` prints) and as text.
@@ -85,6 +87,7 @@ pub fn evaluate(
                 data,
                 options.predictions.as_deref(),
                 batch_size,
+                options.int8,
                 device,
             )?;
             Ok(EvalOutput {
@@ -95,12 +98,19 @@ pub fn evaluate(
         }
         Task::MaskedLm => {
             let (json, text) =
-                crate::fill_mask::eval_job(model_dir, data, &options.options, batch_size, device)?;
+                crate::fill_mask::eval_job(
+                model_dir,
+                data,
+                &options.options,
+                batch_size,
+                options.int8,
+                device,
+            )?;
             Ok(EvalOutput { task, json, text })
         }
         Task::MultipleChoice => {
             let (json, text) =
-                crate::multiple_choice::eval_job(model_dir, data, batch_size, device)?;
+                crate::multiple_choice::eval_job(model_dir, data, batch_size, options.int8, device)?;
             Ok(EvalOutput { task, json, text })
         }
         Task::QuestionAnswering => {
@@ -109,6 +119,7 @@ pub fn evaluate(
                 data,
                 &options.options,
                 batch_size,
+                options.int8,
                 device,
             )?;
             Ok(EvalOutput { task, json, text })
@@ -119,6 +130,7 @@ pub fn evaluate(
                 data,
                 &options.columns,
                 batch_size,
+                options.int8,
                 device,
             )?;
             Ok(EvalOutput {

@@ -28,8 +28,34 @@ fn index(spec: &str, text: &str) -> Result<usize, KindlingError> {
     })
 }
 
-/// The float precisions [`with_float_dtype`] accepts (`--dtype`).
-pub const DTYPE_HELP: &str = "f32, f16, bf16";
+/// The precisions `--dtype` accepts: the float ones of [`with_float_dtype`], and `int8`
+/// ([`with_dtype`]).
+pub const DTYPE_HELP: &str = "f32, f16, bf16, int8";
+
+/// Whether `spec` names int8 (`int8`, `i8`, `qint8`).
+pub fn is_int8(spec: &str) -> bool {
+    matches!(
+        spec.trim().to_ascii_lowercase().as_str(),
+        "int8" | "i8" | "qint8"
+    )
+}
+
+/// `--dtype` applied to `device`: a float precision sets the device's ([`with_float_dtype`]);
+/// `int8` keeps it in float32 and returns `true`: load the model with its linear layers
+/// quantized (per-channel int8 weights, per-row dynamic int8 activations, int32 sums), which
+/// only the flex device runs.
+pub fn with_dtype(device: Device, spec: &str) -> Result<(Device, bool), KindlingError> {
+    if !is_int8(spec) {
+        return Ok((with_float_dtype(device, spec)?, false));
+    }
+    if !kindling_body::kernels::is_flex_device(&device) {
+        return Err(KindlingError::Device {
+            spec: format!("{device:?}"),
+            message: "int8 runs on the flex device only (--device flex)".into(),
+        });
+    }
+    Ok((device, true))
+}
 
 /// `device` computing in the float precision `spec` (`f32`, `f16`, `bf16`): every float tensor
 /// made on it afterwards, checkpoint weights included (they are cast on load), takes that dtype.

@@ -107,6 +107,8 @@ pub struct ForwardOptions {
     /// `pytorch_model.bin` checkpoints often lack it): the head tensors in the file load into
     /// it. `Some(Task::Base)` runs the body alone; `None` follows `architectures`.
     pub task: Option<Task>,
+    /// Run the linear layers in int8 (see `kindling_kernels::quantize_linears`; flex only).
+    pub int8: bool,
 }
 
 /// Outputs by `transformers` name, and what loading the checkpoint reported.
@@ -275,10 +277,18 @@ pub fn run_forward_with(
     };
     let (model, report, checkpoint) = if matches!(task, Task::Base | Task::SentenceEmbedding) {
         let (body, report, checkpoint) = load_body(dir, device, BodyLoadOptions::default())?;
+        let body = if options.int8 {
+            kindling_body::kernels::quantize_linears(body)
+                .map_err(kindling_import::ImportError::from)?
+                .0
+        } else {
+            body
+        };
         (Err(body), report, checkpoint)
     } else {
         let load = ModelLoadOptions {
             task: Some(task),
+            int8: options.int8,
             ..ModelLoadOptions::default()
         };
         let (model, report, checkpoint) = load_model(dir, device, load)?;

@@ -135,6 +135,35 @@ fn quantize_value(x: f32, scale: f32) -> i8 {
     (x / scale).round_ties_even().clamp(-127.0, 127.0) as i8
 }
 
+#[inline(always)]
+fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
+    let mut lanes = [0.0f32; super::LANES];
+    let mut chunks = row.chunks_exact(super::LANES);
+    for chunk in &mut chunks {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            *m = m.max(v.abs());
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let max = lanes.iter().fold(tail, |m, v| m.max(*v));
+    scale[0] = max / 127.0;
+    if max == 0.0 {
+        out.fill(0);
+        return;
+    }
+    // One multiply per value (by 127 / max), rounded to even: the same in every kernel path.
+    let inverse = 127.0 / max;
+    for (q, &v) in out.iter_mut().zip(row) {
+        *q = (v * inverse).round_ties_even().clamp(-127.0, 127.0) as i8;
+    }
+}
+
+dispatch!(
+    /// One row quantized to int8 with the scale `max |x| / 127` (written to `scale[0]`).
+    quantize_row(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
+    quantize_row_body(row, out, scale)
+});
+
 /// Rows of `x` quantized: int8 values (each row padded with zeros to whole groups of 4) and
 /// one scale per row.
 struct QuantizedRows {
@@ -148,11 +177,9 @@ fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> Quantize
     let mut values = vec![0i8; rows * stride];
     let mut scales = vec![0.0f32; rows];
     let quantize = |row: &[f32], out: &mut [i8], scale: &mut f32| {
-        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        *scale = max / 127.0;
-        for (q, &v) in out.iter_mut().zip(row) {
-            *q = quantize_value(v, *scale);
-        }
+        let mut one = [0.0f32];
+        quantize_row(row, out, &mut one);
+        *scale = one[0];
     };
     let (width, stride_or_one) = (d_in.max(1), stride.max(1));
     if rows * d_in >= 1 << 16 {

@@ -154,9 +154,17 @@ pub fn eval_job(
     data: &Path,
     options: &TaskOptions,
     batch_size: usize,
+    int8: bool,
     device: &Device,
 ) -> Result<(serde_json::Value, String), TrainError> {
-    let (model, _, checkpoint) = load_model(model_dir, device, ModelLoadOptions::default())?;
+    let (model, _, checkpoint) = load_model(
+        model_dir,
+        device,
+        ModelLoadOptions {
+            int8,
+            ..ModelLoadOptions::default()
+        },
+    )?;
     let config = &checkpoint.config;
     let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, None, "evaluation")?;
     let mlm = MlmOptions {

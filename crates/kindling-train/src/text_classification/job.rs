@@ -150,6 +150,7 @@ pub fn eval_job(
     data: &Path,
     columns: &Columns,
     batch_size: usize,
+    int8: bool,
     device: &Device,
 ) -> Result<TextEval, TrainError> {
     let (mut model, _, checkpoint) = load_model(
@@ -158,6 +159,7 @@ pub fn eval_job(
         ModelLoadOptions {
             task: Some(kindling_heads::Task::SequenceClassification),
             labels: None,
+            int8,
         },
     )?;
     let config = &checkpoint.config;

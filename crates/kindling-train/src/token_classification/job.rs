@@ -179,9 +179,17 @@ pub fn eval_job(
     data: &Path,
     predictions: Option<&Path>,
     batch_size: usize,
+    int8: bool,
     device: &Device,
 ) -> Result<TokenEval, TrainError> {
-    let (model, _, checkpoint) = load_model(model_dir, device, ModelLoadOptions::default())?;
+    let (model, _, checkpoint) = load_model(
+        model_dir,
+        device,
+        ModelLoadOptions {
+            int8,
+            ..ModelLoadOptions::default()
+        },
+    )?;
     let config = &checkpoint.config;
     let labels = LabelSet::from_list(config.labels().ok_or_else(|| TrainError::Checkpoint {
         path: model_dir.join("config.json"),

@@ -30,9 +30,19 @@ pub struct LoadedCheckpoint {
 impl LoadedCheckpoint {
     /// Loads `dir` with the head of `task` (the config's `architectures` when `None`); the
     /// directory must hold `tokenizer.json`.
-    pub fn load(dir: &Path, device: &Device, task: Option<Task>) -> Result<Self, KindlingError> {
-        let (model, _, checkpoint) =
-            load_model(dir, device, ModelLoadOptions { task, labels: None })?;
+    /// With `int8`, every linear layer is quantized to int8 (the flex device only).
+    pub fn load(
+        dir: &Path,
+        device: &Device,
+        task: Option<Task>,
+        int8: bool,
+    ) -> Result<Self, KindlingError> {
+        let options = ModelLoadOptions {
+            task,
+            labels: None,
+            int8,
+        };
+        let (model, _, checkpoint) = load_model(dir, device, options)?;
         let path = checkpoint
             .tokenizer
             .clone()

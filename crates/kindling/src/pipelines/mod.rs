@@ -95,6 +95,9 @@ pub struct PipelineOptions {
     /// `tokenizer_kwargs={"truncation": True}`). Text classification always truncates,
     /// token classification and QA window long inputs, sentence embeddings truncate.
     pub truncation: bool,
+    /// Run the model's linear layers in int8 (`--dtype int8`: per-channel weights, per-row
+    /// dynamic activations; the flex device only).
+    pub int8: bool,
 }
 
 impl Default for PipelineOptions {
@@ -110,6 +113,7 @@ impl Default for PipelineOptions {
             handle_impossible_answer: false,
             align_to_words: true,
             truncation: false,
+            int8: false,
         }
     }
 }
@@ -273,7 +277,7 @@ pub fn load_pipeline(
             dir, device, task,
         )?));
     }
-    let loaded = LoadedCheckpoint::load(dir, device, options.task)?;
+    let loaded = LoadedCheckpoint::load(dir, device, options.task, options.int8)?;
     pipeline_from_loaded(loaded, options)
 }
 

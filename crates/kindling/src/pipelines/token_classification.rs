@@ -78,7 +78,7 @@ fn split_tag(tag: &str) -> (&str, &str) {
 impl NerPipeline {
     /// Loads a token-classification checkpoint directory (with `tokenizer.json`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, KindlingError> {
-        let loaded = LoadedCheckpoint::load(dir, device, None)?;
+        let loaded = LoadedCheckpoint::load(dir, device, None, false)?;
         Self::from_loaded(loaded, &PipelineOptions::default())
     }
 

@@ -11,8 +11,8 @@ use kindling::import::Checkpoint;
 use kindling::import::{BodyLoadOptions, load_body, load_model_with_head};
 use kindling::train::optimizer::{AdamWSettings, adamw, clip_global_norm};
 
-use crate::measure::{Row, Timing};
-use crate::rss::{current_rss_bytes, peak_rss_bytes};
+use super::measure::{Row, Timing};
+use super::rss::{current_rss_bytes, peak_rss_bytes};
 
 /// What every workload needs.
 pub struct Context {
@@ -22,6 +22,8 @@ pub struct Context {
     pub threads: usize,
     pub timing: Timing,
     pub device: Device,
+    /// Inference with the linear layers in int8 (`--backend flex+int8`).
+    pub int8: bool,
 }
 
 impl Context {
@@ -85,6 +87,11 @@ pub fn inference(ctx: &Context, batches: &[usize], seqs: &[usize]) -> anyhow::Re
     let before_load = current_rss_bytes();
     let (body, _, checkpoint) = load_body(&ctx.model_dir, &ctx.device, BodyLoadOptions::default())
         .with_context(|| format!("loading {}", ctx.model_dir.display()))?;
+    let body = if ctx.int8 {
+        kindling::body::kernels::quantize_linears(body)?.0
+    } else {
+        body
+    };
     let after_load = current_rss_bytes();
     let vocab = checkpoint.config.vocab_size();
     let mut rows = Vec::new();

@@ -1,4 +1,6 @@
-//! `kindling-bench`: the kindling half of `cargo xtask bench`.
+//! `xtask bench-worker`: the kindling half of `cargo xtask bench`, inside the same binary the
+//! commands run (`cargo xtask train|forward|predict|eval|serve`), so the benchmark times the
+//! build and profile users get.
 //!
 //! Measures one backend on one checkpoint and prints one JSON object per measurement (JSON
 //! Lines) on stdout. `bench/pytorch_bench.py` is the PyTorch half and follows the same protocol:
@@ -13,17 +15,13 @@ mod workloads;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
-use crate::measure::Timing;
+use self::measure::Timing;
 
 /// One backend, one checkpoint, one kind of measurement.
-#[derive(Parser, Debug)]
-#[command(
-    name = "kindling-bench",
-    about = "kindling's half of `cargo xtask bench`"
-)]
-struct Cli {
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
     #[command(flatten)]
     common: Common,
     #[command(subcommand)]
@@ -39,7 +37,8 @@ struct Common {
     /// A label copied into the rows (`bert-base`, `minilm`).
     #[arg(long, global = true, default_value = "model")]
     model: String,
-    /// Device string, as in `--device` of the other commands (`flex`, `ndarray`, `tch`, ...).
+    /// Device string, as in `--device` of the other commands (`flex`, `ndarray`, `tch`, ...),
+    /// with `+int8` to run the linear layers in int8 (`flex+int8`, as `--dtype int8` does).
     #[arg(long, global = true, default_value = "flex")]
     backend: String,
     /// Worker threads (recorded in the rows; the driver sets the thread-pool variables).
@@ -80,10 +79,16 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let device = kindling::device::parse_device(&cli.common.backend)?;
+/// Runs one measurement and prints its rows.
+pub fn run(cli: WorkerArgs) -> anyhow::Result<()> {
+    let (device_spec, int8) = match cli.common.backend.split_once('+') {
+        Some((device, "int8")) => (device, true),
+        Some((_, other)) => anyhow::bail!("--backend: unknown suffix `+{other}` (only +int8)"),
+        None => (cli.common.backend.as_str(), false),
+    };
+    let device = kindling::device::parse_device(device_spec)?;
     let ctx = workloads::Context {
+        int8,
         model_dir: cli.common.model_dir.clone(),
         model: cli.common.model.clone(),
         backend: cli.common.backend.clone(),

@@ -1,4 +1,4 @@
-//! The `kindling-bench` binary prints the rows `cargo xtask bench` parses, for every workload,
+//! `xtask bench-worker` prints the rows `cargo xtask bench` parses, for every workload,
 //! and names the directory when the checkpoint is missing.
 
 use std::path::{Path, PathBuf};
@@ -11,14 +11,15 @@ fn fixture_model() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> (bool, Vec<Value>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kindling-bench"))
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("bench-worker")
         .arg("--model-dir")
         .arg(fixture_model())
         .args(["--model", "tiny", "--threads", "1"])
         .args(["--warmup", "0", "--min-iters", "1", "--min-time", "0"])
         .args(args)
         .output()
-        .expect("the kindling-bench binary runs");
+        .expect("xtask bench-worker runs");
     let rows = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("every stdout line is a JSON row"))
@@ -74,10 +75,11 @@ fn training_step_and_load_print_their_rows() {
 
 #[test]
 fn a_missing_checkpoint_is_named() {
-    let output = Command::new(env!("CARGO_BIN_EXE_kindling-bench"))
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("bench-worker")
         .args(["--model-dir", "/nonexistent/checkpoint", "load"])
         .output()
-        .expect("the kindling-bench binary runs");
+        .expect("xtask bench-worker runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/checkpoint"), "{stderr}");
