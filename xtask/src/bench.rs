@@ -280,7 +280,10 @@ fn build_worker(features: &[&str], env: &[(String, OsString)]) -> anyhow::Result
         .output()
         .context("starting cargo build")?;
     if !output.status.success() {
-        bail!("building the bench worker (xtask) failed ({})", output.status);
+        bail!(
+            "building the bench worker (xtask) failed ({})",
+            output.status
+        );
     }
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {

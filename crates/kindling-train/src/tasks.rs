@@ -97,8 +97,7 @@ pub fn evaluate(
             })
         }
         Task::MaskedLm => {
-            let (json, text) =
-                crate::fill_mask::eval_job(
+            let (json, text) = crate::fill_mask::eval_job(
                 model_dir,
                 data,
                 &options.options,
@@ -109,8 +108,13 @@ pub fn evaluate(
             Ok(EvalOutput { task, json, text })
         }
         Task::MultipleChoice => {
-            let (json, text) =
-                crate::multiple_choice::eval_job(model_dir, data, batch_size, options.int8, device)?;
+            let (json, text) = crate::multiple_choice::eval_job(
+                model_dir,
+                data,
+                batch_size,
+                options.int8,
+                device,
+            )?;
             Ok(EvalOutput { task, json, text })
         }
         Task::QuestionAnswering => {

@@ -144,7 +144,10 @@ fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
             *m = m.max(v.abs());
         }
     }
-    let tail = chunks.remainder().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
     let max = lanes.iter().fold(tail, |m, v| m.max(*v));
     scale[0] = max / 127.0;
     if max == 0.0 {

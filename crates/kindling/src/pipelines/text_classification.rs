@@ -89,7 +89,8 @@ pub struct TextClassificationPipeline {
 impl TextClassificationPipeline {
     /// Loads a sequence-classification checkpoint directory (with `tokenizer.json`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, KindlingError> {
-        let loaded = LoadedCheckpoint::load(dir, device, Some(Task::SequenceClassification), false)?;
+        let loaded =
+            LoadedCheckpoint::load(dir, device, Some(Task::SequenceClassification), false)?;
         Self::from_loaded(loaded, &PipelineOptions::default())
     }
 
