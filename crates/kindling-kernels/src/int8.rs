@@ -202,8 +202,9 @@ mod flex_int8 {
         }
     }
 
-    /// Quantizes the weight of every `Linear` in `module` to int8 (see the [module
-    /// docs](super)), which must be on the flex device in float32 and not tracking gradients.
+    /// Quantizes the weight of every `Linear` in `module` to int8 (per output column, with
+    /// inputs quantized per row at each call), which must be on the flex device in float32
+    /// and not tracking gradients.
     ///
     /// Call it last, on the model ready for inference: moving or mapping the module afterwards
     /// (`to_device`, `valid`, `fork`) brings the float weights back (dequantized), though the
