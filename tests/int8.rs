@@ -102,11 +102,7 @@ fn minilm_in_int8_is_no_further_from_float_than_pytorchs_int8() {
         .forward(input, OutputOptions::default())
         .last_hidden_state;
     let expected = read_safetensors(&fixtures_dir().join("minilm/expected.safetensors"));
-    let mask: Vec<Vec<i64>> = batch
-        .attention_mask
-        .iter()
-        .map(|r| r.iter().map(|&v| v as i64).collect())
-        .collect();
+    let mask = crate::minilm::attention_mask(&batch);
     let data = last.into_data().convert::<f32>();
     let diff = max_abs_diff(
         "last_hidden_state",

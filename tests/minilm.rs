@@ -83,6 +83,15 @@ pub(crate) fn sentence_batch(
     (input, batch)
 }
 
+/// The batch's attention mask as the rows `max_abs_diff` takes (1 for real tokens).
+pub(crate) fn attention_mask(batch: &kindling::data::EncodedBatch) -> Vec<Vec<i64>> {
+    batch
+        .attention_mask
+        .iter()
+        .map(|r| r.iter().map(|&v| v as i64).collect())
+        .collect()
+}
+
 fn hidden_states_match(device: &Device) {
     let dir = minilm_dir();
     let (body, report, _) = load_body(&dir, device, BodyLoadOptions::default()).unwrap();
@@ -97,11 +106,7 @@ fn hidden_states_match(device: &Device) {
         },
     );
     let expected = read_safetensors(&fixtures_dir().join("minilm/expected.safetensors"));
-    let mask: Vec<Vec<i64>> = batch
-        .attention_mask
-        .iter()
-        .map(|r| r.iter().map(|&v| v as i64).collect())
-        .collect();
+    let mask = attention_mask(&batch);
     let tol = TOLERANCE;
     let check = |key: &str, data: TensorData| {
         let diff = max_abs_diff(key, &data.convert::<f32>(), &expected[key], Some(&mask), 1);

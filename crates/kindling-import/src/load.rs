@@ -235,6 +235,8 @@ pub enum PoolerChoice {
 pub struct BodyLoadOptions {
     /// Whether the body gets a pooler.
     pub pooler: PoolerChoice,
+    /// Quantize every linear layer to int8 for inference (as `ModelLoadOptions::int8`).
+    pub int8: bool,
 }
 
 /// The prefix a checkpoint's body tensors carry (`bert`, `roberta`, `distilbert`, `electra`),
@@ -277,6 +279,12 @@ pub fn load_body(
     let checkpoint = Checkpoint::open(dir)?;
     let tensors = checkpoint.read_tensors()?;
     let (body, report) = load_body_from(&checkpoint, &tensors, device, options)?;
+    drop(tensors);
+    let body = if options.int8 {
+        kindling_body::kernels::quantize_linears(body)?.0
+    } else {
+        body
+    };
     Ok((body, report, checkpoint))
 }
 

@@ -118,6 +118,17 @@ pub struct ModelLoadOptions {
     pub int8: bool,
 }
 
+impl ModelLoadOptions {
+    /// The checkpoint as it is (its own head and labels), with the linear layers in int8 when
+    /// `int8` is set: what evaluation and the pipelines load.
+    pub fn for_inference(int8: bool) -> Self {
+        Self {
+            int8,
+            ..Self::default()
+        }
+    }
+}
+
 /// The head's output width as the checkpoint stores it, when it has the head.
 fn checkpoint_label_count(task: Task, tensors: &TensorMap) -> Option<(String, Vec<usize>)> {
     let names: &[&str] = match task {

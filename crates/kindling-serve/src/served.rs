@@ -85,16 +85,10 @@ impl ServedModel {
             if matches!(task, Task::Base | Task::SentenceEmbedding) {
                 let body_options = kindling::import::BodyLoadOptions {
                     pooler: kindling::import::PoolerChoice::Never,
+                    int8,
                 };
                 let (body, _, checkpoint) = kindling::import::load_body(dir, &device, body_options)
                     .map_err(KindlingError::from)?;
-                let body = if int8 {
-                    kindling::body::kernels::quantize_linears(body)
-                        .map_err(|e| KindlingError::from(kindling::import::ImportError::from(e)))?
-                        .0
-                } else {
-                    body
-                };
                 let path = tokenizer_path(dir, checkpoint.tokenizer.as_deref())?;
                 let pad = checkpoint.config.common.pad_token_id.map(|p| p as u32);
                 let kind = if task == Task::SentenceEmbedding {

@@ -276,14 +276,11 @@ pub fn run_forward_with(
             .map_err(kindling_import::ImportError::from)?,
     };
     let (model, report, checkpoint) = if matches!(task, Task::Base | Task::SentenceEmbedding) {
-        let (body, report, checkpoint) = load_body(dir, device, BodyLoadOptions::default())?;
-        let body = if options.int8 {
-            kindling_body::kernels::quantize_linears(body)
-                .map_err(kindling_import::ImportError::from)?
-                .0
-        } else {
-            body
+        let load = BodyLoadOptions {
+            int8: options.int8,
+            ..BodyLoadOptions::default()
         };
+        let (body, report, checkpoint) = load_body(dir, device, load)?;
         (Err(body), report, checkpoint)
     } else {
         let load = ModelLoadOptions {

@@ -85,13 +85,12 @@ fn body_input(batch: usize, seq: usize, vocab: usize, device: &Device) -> BodyIn
 /// Inference throughput of the body over every (batch, seq) cell the model's positions allow.
 pub fn inference(ctx: &Context, batches: &[usize], seqs: &[usize]) -> anyhow::Result<Vec<Row>> {
     let before_load = current_rss_bytes();
-    let (body, _, checkpoint) = load_body(&ctx.model_dir, &ctx.device, BodyLoadOptions::default())
-        .with_context(|| format!("loading {}", ctx.model_dir.display()))?;
-    let body = if ctx.int8 {
-        kindling::body::kernels::quantize_linears(body)?.0
-    } else {
-        body
+    let options = BodyLoadOptions {
+        int8: ctx.int8,
+        ..BodyLoadOptions::default()
     };
+    let (body, _, checkpoint) = load_body(&ctx.model_dir, &ctx.device, options)
+        .with_context(|| format!("loading {}", ctx.model_dir.display()))?;
     let after_load = current_rss_bytes();
     let vocab = checkpoint.config.vocab_size();
     let mut rows = Vec::new();

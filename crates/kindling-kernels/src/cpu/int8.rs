@@ -136,7 +136,7 @@ fn quantize_value(x: f32, scale: f32) -> i8 {
 }
 
 #[inline(always)]
-fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
+fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut f32) {
     let mut lanes = [0.0f32; super::LANES];
     let mut chunks = row.chunks_exact(super::LANES);
     for chunk in &mut chunks {
@@ -149,7 +149,7 @@ fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
         .iter()
         .fold(0.0f32, |m, v| m.max(v.abs()));
     let max = lanes.iter().fold(tail, |m, v| m.max(*v));
-    scale[0] = max / 127.0;
+    *scale = max / 127.0;
     if max == 0.0 {
         out.fill(0);
         return;
@@ -162,8 +162,8 @@ fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
 }
 
 dispatch!(
-    /// One row quantized to int8 with the scale `max |x| / 127` (written to `scale[0]`).
-    quantize_row(row: &[f32], out: &mut [i8], scale: &mut [f32]) {
+    /// One row quantized to int8 with the scale `max |x| / 127` (written to `scale`).
+    quantize_row(row: &[f32], out: &mut [i8], scale: &mut f32) {
     quantize_row_body(row, out, scale)
 });
 
@@ -179,22 +179,17 @@ fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> Quantize
     let stride = groups * 4;
     let mut values = vec![0i8; rows * stride];
     let mut scales = vec![0.0f32; rows];
-    let quantize = |row: &[f32], out: &mut [i8], scale: &mut f32| {
-        let mut one = [0.0f32];
-        quantize_row(row, out, &mut one);
-        *scale = one[0];
-    };
     let (width, stride_or_one) = (d_in.max(1), stride.max(1));
     if rows * d_in >= 1 << 16 {
         x.par_chunks(width)
             .zip(values.par_chunks_mut(stride_or_one))
             .zip(scales.par_iter_mut())
-            .for_each(|((row, out), scale)| quantize(row, out, scale));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale));
     } else {
         x.chunks(width)
             .zip(values.chunks_mut(stride_or_one))
             .zip(scales.iter_mut())
-            .for_each(|((row, out), scale)| quantize(row, out, scale));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale));
     }
     QuantizedRows {
         values,

@@ -147,6 +147,16 @@ fn gelu_in_parallel(values: &mut [f32]) {
     }
 }
 
+/// A linear layer's bias as a contiguous Flex float32 primitive (`Ok(None)` without one), or
+/// `Err` when it is another kind of tensor.
+fn bias32(layer: &Linear) -> Result<Option<FlexTensor>, ()> {
+    match layer.bias.as_ref().map(|b| float32(b.val())) {
+        None => Ok(None),
+        Some(Ok(bias)) => Ok(Some(contiguous(bias))),
+        Some(Err(_)) => Err(()),
+    }
+}
+
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_MIN_PRODUCT: usize = 1 << 20;
 
@@ -164,10 +174,8 @@ pub fn linear<const D: usize>(
         Ok(weight) => contiguous(weight),
         Err(_) => return Err(tensor(x)),
     };
-    let bias = match layer.bias.as_ref().map(|b| float32(b.val())) {
-        None => None,
-        Some(Ok(bias)) => Some(contiguous(bias)),
-        Some(Err(_)) => return Err(tensor(x)),
+    let Ok(bias) = bias32(layer) else {
+        return Err(tensor(x));
     };
     let x = contiguous(x);
     let mut dims = x.layout().shape().to_vec();
@@ -236,10 +244,8 @@ pub fn linear_int8<const D: usize>(
     let Some(int8) = layer.weight.reparameterization::<crate::int8::Int8Weight>() else {
         return Err(x);
     };
-    let bias = match layer.bias.as_ref().map(|b| float32(b.val())) {
-        None => None,
-        Some(Ok(bias)) => Some(contiguous(bias)),
-        Some(Err(_)) => return Err(x),
+    let Ok(bias) = bias32(layer) else {
+        return Err(x);
     };
     let x = contiguous(float32(x)?);
     let packed = int8.packed();

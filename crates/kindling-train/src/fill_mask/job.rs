@@ -157,14 +157,8 @@ pub fn eval_job(
     int8: bool,
     device: &Device,
 ) -> Result<(serde_json::Value, String), TrainError> {
-    let (model, _, checkpoint) = load_model(
-        model_dir,
-        device,
-        ModelLoadOptions {
-            int8,
-            ..ModelLoadOptions::default()
-        },
-    )?;
+    let (model, _, checkpoint) =
+        load_model(model_dir, device, ModelLoadOptions::for_inference(int8))?;
     let config = &checkpoint.config;
     let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, None, "evaluation")?;
     let mlm = MlmOptions {

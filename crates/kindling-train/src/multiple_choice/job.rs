@@ -126,14 +126,8 @@ pub fn eval_job(
     int8: bool,
     device: &Device,
 ) -> Result<(serde_json::Value, String), TrainError> {
-    let (model, _, checkpoint) = load_model(
-        model_dir,
-        device,
-        ModelLoadOptions {
-            int8,
-            ..ModelLoadOptions::default()
-        },
-    )?;
+    let (model, _, checkpoint) =
+        load_model(model_dir, device, ModelLoadOptions::for_inference(int8))?;
     let config = &checkpoint.config;
     let max_length = config.max_sequence_length();
     let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, Some(max_length), "evaluation")?;

@@ -158,14 +158,8 @@ pub fn eval_job(
     int8: bool,
     device: &Device,
 ) -> Result<(serde_json::Value, String), TrainError> {
-    let (model, _, checkpoint) = load_model(
-        model_dir,
-        device,
-        ModelLoadOptions {
-            int8,
-            ..ModelLoadOptions::default()
-        },
-    )?;
+    let (model, _, checkpoint) =
+        load_model(model_dir, device, ModelLoadOptions::for_inference(int8))?;
     let max_length = DEFAULT_MAX_LENGTH.min(checkpoint.config.max_sequence_length());
     let (_, tokenizer) = checkpoint_tokenizer(&checkpoint, None, "evaluation")?;
     let windowing = Windowing::new(&tokenizer, max_length, options.doc_stride)?;

@@ -182,14 +182,8 @@ pub fn eval_job(
     int8: bool,
     device: &Device,
 ) -> Result<TokenEval, TrainError> {
-    let (model, _, checkpoint) = load_model(
-        model_dir,
-        device,
-        ModelLoadOptions {
-            int8,
-            ..ModelLoadOptions::default()
-        },
-    )?;
+    let (model, _, checkpoint) =
+        load_model(model_dir, device, ModelLoadOptions::for_inference(int8))?;
     let config = &checkpoint.config;
     let labels = LabelSet::from_list(config.labels().ok_or_else(|| TrainError::Checkpoint {
         path: model_dir.join("config.json"),

@@ -149,6 +149,7 @@ impl FeatureExtractionPipeline {
     ) -> Result<Self, KindlingError> {
         let options = BodyLoadOptions {
             pooler: PoolerChoice::Never,
+            ..BodyLoadOptions::default()
         };
         let (body, _, checkpoint) = load_body(dir, device, options)?;
         let path = checkpoint.tokenizer.ok_or_else(|| KindlingError::File {
