@@ -12,7 +12,8 @@ put side by side. Both halves follow the same protocol:
 * Inputs: token ids drawn from `torch.Generator().manual_seed(0)` uniformly in
   [1000, vocab_size), shape [batch, seq], int64; attention mask all ones;
   token type ids all zeros. Full-length sequences, no padding.
-* Threads: `--threads N` sets the intra-op thread count (inter-op is 1).
+* Threads: `--threads N` sets the intra-op thread count (inter-op is 1), for
+  PyTorch and ONNX Runtime alike.
 
 Subcommands:
 
@@ -35,8 +36,28 @@ timed. A cell that fails to compile yields a row with an "error" field and
 null timings, and the run goes on.
 
 `--backend int8` (inference only) runs `torch.ao.quantization.quantize_dynamic` over every
-`nn.Linear` (qint8 weights, dynamically quantized activations): PyTorch's dynamic int8, the
-counterpart of kindling's `--dtype int8`.
+`nn.Linear` (qint8 weights with one scale per tensor, PyTorch's default; activations
+quantized on the fly): PyTorch's dynamic int8, the counterpart of kindling's `--dtype int8`.
+
+`--backend ort` and `--backend ort-int8` (inference only, CPU only) time ONNX Runtime, the
+other thing a user could pick for CPU inference. The `AutoModel` is exported with
+`torch.onnx.export(..., dynamo=False)` (opset 17; batch and sequence dynamic; inputs
+input_ids, attention_mask and token_type_ids when the model's forward takes them; output
+last_hidden_state) into a temporary directory. `ort-int8` then runs
+`onnxruntime.quantization.quantize_dynamic(..., weight_type=QuantType.QInt8,
+per_channel=True)`: int8 weights with one scale per output channel, as kindling's int8 has
+(per-tensor scales, PyTorch's default, ran about 10% faster in ONNX Runtime in one
+measurement but lose accuracy: on all-MiniLM-L6-v2 at 8 x 128 with these inputs the mean
+cosine of last_hidden_state to f32 was 0.930 against 0.986 per channel, and PyTorch's int8
+0.894), activations quantized on the fly to uint8. The export and the
+quantization run in a child process, so neither counts in this process's peak memory; the
+child checks the exported model against PyTorch eager on a padded batch of another shape
+(an f32 export off by more than 1e-3 is an error) and logs the difference. The session is
+`onnxruntime.InferenceSession` on the CPUExecutionProvider with every graph optimization
+(ORT_ENABLE_ALL), `intra_op_num_threads=--threads` and `inter_op_num_threads=1`; each
+iteration is one `session.run` on the same inputs as eager, reduced to a scalar
+(`.sum()`) as eager is. Rows name the framework "onnxruntime" and add
+"onnxruntime_version".
 
 Output: one JSON object per line (JSON Lines) on stdout per measurement and
 nothing else; logs and progress go to stderr. Every row carries "framework",
@@ -50,17 +71,21 @@ is the RSS with torch and transformers imported but no model loaded, i.e. the
 runtime's own footprint (several hundred MB for torch alone).
 
 Exit status: 0 on success (even if some cells have error rows), 2 on bad
-input (missing model directory or config.json, bad arguments).
+input (missing model directory or config.json, bad arguments, `train` or `load`
+with an inference-only backend, `int8`/`ort`/`ort-int8` with `--device cuda`).
 """
 
 import argparse
 import gc
 import glob
+import inspect
 import json
+import multiprocessing
 import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -73,6 +98,10 @@ _ROWS = sys.stdout
 # RSS of the process with torch and transformers imported but no model loaded
 # yet (set in main); the runtime's own footprint, reported in every row.
 _RSS_BEFORE_LOAD = None
+
+# The ONNX Runtime backends, and every backend that only runs `infer` on the CPU.
+ORT_BACKENDS = ("ort", "ort-int8")
+INFERENCE_ONLY = ("int8",) + ORT_BACKENDS
 
 
 def log(msg):
@@ -124,8 +153,9 @@ def time_iterations(fn, warmup, min_iters, min_time, max_iters):
 
 
 def base_row(args, kind, batch, seq):
-    return {
-        "framework": "pytorch",
+    ort = args.backend in ORT_BACKENDS
+    row = {
+        "framework": "onnxruntime" if ort else "pytorch",
         "backend": args.backend if args.device == "cpu" else f"{args.backend}:{args.device}",
         "model": args.model,
         "kind": kind,
@@ -135,6 +165,11 @@ def base_row(args, kind, batch, seq):
         "torch_version": torch.__version__,
         "rss_before_load_bytes": _RSS_BEFORE_LOAD,
     }
+    if ort:
+        import onnxruntime
+
+        row["onnxruntime_version"] = onnxruntime.__version__
+    return row
 
 
 def timed_row(args, kind, batch, seq, times, units, rss_after_load):
@@ -180,7 +215,9 @@ def touch_parameters(model):
 
 def make_inputs(vocab_size, batch, seq, device="cpu"):
     gen = torch.Generator().manual_seed(0)
-    input_ids = torch.randint(1000, vocab_size, (batch, seq), generator=gen, dtype=torch.int64)
+    # [1000, vocab) as the kindling half draws them (a tiny test vocabulary starts lower).
+    low = min(1000, vocab_size - 1)
+    input_ids = torch.randint(low, vocab_size, (batch, seq), generator=gen, dtype=torch.int64)
     attention_mask = torch.ones(batch, seq, dtype=torch.int64)
     token_type_ids = torch.zeros(batch, seq, dtype=torch.int64)
     # Built on the CPU generator (same ids everywhere), then moved; `.item()` at the end of an
@@ -211,6 +248,8 @@ def compile_model(model):
 
 
 def run_infer(args):
+    if args.backend in ORT_BACKENDS:
+        return run_infer_ort(args)
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(args.model_dir, dtype=torch.float32).to(args.device)
@@ -245,6 +284,163 @@ def run_infer(args):
                 log(f"infer: batch={batch} seq={seq} ...")
                 times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
             except Exception as exc:  # e.g. torch.compile failure
+                log(f"infer: batch={batch} seq={seq} failed: {error_text(exc)}")
+                emit(error_row(args, "inference", batch, seq, exc, rss_after_load))
+                continue
+            emit(timed_row(args, "inference", batch, seq, times, batch * seq, rss_after_load))
+
+
+# --------------------------------------------------------------------------
+# infer with ONNX Runtime
+
+
+def body_input_names(model):
+    """The inputs the exported body takes: token_type_ids only where forward has it."""
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(model.forward).parameters:
+        names.append("token_type_ids")
+    return names
+
+
+def export_onnx(model_dir, out_dir, int8, threads):
+    """Export `AutoModel` to `out_dir/model.onnx` (and, with `int8`, quantize it into
+    `out_dir/model-int8.onnx`), then check the result against PyTorch eager.
+
+    Runs in a child process (see run_infer_ort), so the PyTorch model and the export's
+    memory never count in the timing process's peak RSS."""
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoModel
+
+    torch.set_num_threads(threads)
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32)
+    model.eval()
+    names = body_input_names(model)
+
+    class Body(torch.nn.Module):
+        """The body with positional inputs and last_hidden_state as its only output."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs))).last_hidden_state
+
+    body = Body(model).eval()
+    vocab = model.config.vocab_size
+    # A small example batch; batch and sequence are dynamic axes.
+    example = make_inputs(vocab, 2, 16)[: len(names)]
+    f32_path = os.path.join(out_dir, "model.onnx")
+    start = time.perf_counter()
+    with torch.no_grad():
+        torch.onnx.export(
+            body,
+            tuple(example),
+            f32_path,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+    log(f"ort: exported in {time.perf_counter() - start:.1f}s ({os.path.getsize(f32_path) / 1e6:.0f} MB)")
+    path = f32_path
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        path = os.path.join(out_dir, "model-int8.onnx")
+        start = time.perf_counter()
+        quantize_dynamic(f32_path, path, weight_type=QuantType.QInt8, per_channel=True)
+        log(f"ort: quantized (int8, per channel) in {time.perf_counter() - start:.1f}s "
+            f"({os.path.getsize(path) / 1e6:.0f} MB)")
+
+    # Check on another shape than the example's, with padding in the second row, at the
+    # positions that are not padding.
+    input_ids, attention_mask, token_type_ids, _ = make_inputs(vocab, 2, 24)
+    attention_mask[1, 16:] = 0
+    inputs = [input_ids, attention_mask, token_type_ids][: len(names)]
+    with torch.inference_mode():
+        want = body(*inputs).numpy()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    # The exporter drops an input the graph does not use (token_type_ids of a DeBERTa
+    # without token types), so feed only the ones the session takes.
+    taken = {i.name for i in session.get_inputs()}
+    feed = {n: t.numpy() for n, t in zip(names, inputs) if n in taken}
+    got = session.run(["last_hidden_state"], feed)[0]
+    keep = attention_mask.numpy().astype(bool)
+    want, got = want[keep], got[keep]
+    max_diff = float(np.abs(want - got).max())
+    cosine = float(np.mean(
+        (want * got).sum(-1) / (np.linalg.norm(want, axis=-1) * np.linalg.norm(got, axis=-1))
+    ))
+    log(f"ort: against PyTorch eager (2 x 24, padded): max |diff| {max_diff:.3g}, mean cosine {cosine:.4f}")
+    if not int8 and not max_diff <= 1e-3:
+        raise RuntimeError(f"the ONNX export differs from PyTorch eager by {max_diff:.3g} (> 1e-3)")
+
+
+def run_infer_ort(args):
+    import onnxruntime
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(args.model_dir)
+    max_pos = getattr(config, "max_position_embeddings", None)
+    cells = []
+    for batch in args.batches:
+        for seq in args.seqs:
+            if max_pos is not None and seq > max_pos:
+                log(f"infer: skipping batch={batch} seq={seq} (> max_position_embeddings={max_pos})")
+                continue
+            cells.append((batch, seq))
+    int8 = args.backend == "ort-int8"
+    log(f"onnxruntime {onnxruntime.__version__}")
+
+    with tempfile.TemporaryDirectory(prefix="kindling-ort-") as tmp:
+        try:
+            child = multiprocessing.get_context("spawn").Process(
+                target=export_onnx, args=(args.model_dir, tmp, int8, args.threads)
+            )
+            child.start()
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"the ONNX export failed (exit {child.exitcode}; see the log above)")
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = onnxruntime.InferenceSession(
+                os.path.join(tmp, "model-int8.onnx" if int8 else "model.onnx"),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:
+            log(f"infer: {args.backend} failed: {error_text(exc)}")
+            for batch, seq in cells:
+                emit(error_row(args, "inference", batch, seq, exc, None))
+            return
+        rss_after_load = current_rss_bytes()
+        names = [i.name for i in session.get_inputs()]
+
+        for batch, seq in cells:
+            input_ids, attention_mask, token_type_ids, _ = make_inputs(config.vocab_size, batch, seq)
+            given = {
+                "input_ids": input_ids.numpy(),
+                "attention_mask": attention_mask.numpy(),
+                "token_type_ids": token_type_ids.numpy(),
+            }
+            feed = {n: given[n] for n in names}
+            try:
+
+                def step():
+                    out = session.run(["last_hidden_state"], feed)[0]
+                    float(out.sum())
+
+                log(f"infer: batch={batch} seq={seq} ...")
+                times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
+            except Exception as exc:
                 log(f"infer: batch={batch} seq={seq} failed: {error_text(exc)}")
                 emit(error_row(args, "inference", batch, seq, exc, rss_after_load))
                 continue
@@ -378,7 +574,13 @@ def build_parser():
     parser.add_argument("--model-dir", required=True, help="transformers checkpoint directory (BERT family)")
     parser.add_argument("--model", required=True, help="label copied into every row, e.g. bert-base")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--backend", choices=["eager", "compile", "int8"], default="eager")
+    parser.add_argument(
+        "--backend",
+        choices=["eager", "compile", "int8", "ort", "ort-int8"],
+        default="eager",
+        help="eager, compile, int8 (PyTorch dynamic int8), ort, ort-int8 (ONNX Runtime f32 and "
+        "dynamic int8); the last three run infer only, on the CPU",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the model runs (rows name it as eager:cuda / compile:cuda)")
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed work at least (default 3.0)")
@@ -428,6 +630,20 @@ def main():
     if args.command == "load" and args.repeats < 1:
         log(f"error: --repeats must be >= 1, got {args.repeats}")
         return 2
+    if args.backend in INFERENCE_ONLY and args.command != "infer":
+        log(f"error: --backend {args.backend} measures inference only (infer), not {args.command}")
+        return 2
+    if args.backend in INFERENCE_ONLY and args.device != "cpu":
+        log(f"error: --backend {args.backend} runs on the CPU only, not --device {args.device}")
+        return 2
+    if args.backend in ORT_BACKENDS:
+        try:
+            import onnxruntime  # noqa: F401
+            import onnx  # noqa: F401
+        except ImportError as exc:
+            log(f"error: --backend {args.backend} needs onnxruntime and onnx "
+                f"(tests/fixtures/requirements.txt): {exc}")
+            return 2
 
     # Keep stdout for JSON rows only: rows go to a private copy of fd 1, and fd 1
     # itself (used by print, C extensions and compiler subprocesses) now goes to

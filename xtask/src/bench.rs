@@ -1,10 +1,14 @@
-//! `cargo xtask bench`: kindling on each CPU backend against PyTorch eager and `torch.compile`,
-//! in one run, on one machine, with the same weights and thread count.
+//! `cargo xtask bench`: kindling on each CPU backend (f32, and int8 on flex) against PyTorch
+//! eager, `torch.compile` and dynamic int8, and ONNX Runtime f32 and dynamic int8, in one run,
+//! on one machine, with the same weights and thread count.
 //!
 //! The kindling half is `xtask bench-worker` (xtask/src/bench_worker): for the CPU backends
 //! this very binary, the one `cargo xtask train|forward|predict|eval|serve` run; for LibTorch
-//! and CUDA the same xtask built with that backend's feature. The PyTorch half is
-//! `bench/pytorch_bench.py` in the fixture environment; both print the same JSON rows. This
+//! and CUDA the same xtask built with that backend's feature. The PyTorch and ONNX Runtime half
+//! is `bench/pytorch_bench.py` in the fixture environment; both print the same JSON rows. The
+//! int8 backends and ONNX Runtime measure inference (and its memory) only. Both halves inherit
+//! the environment, so `KINDLING_ISA`, `ATEN_CPU_CAPABILITY` and `ONEDNN_MAX_CPU_ISA` reach
+//! them, and the results record the CPU and the instruction set each side's kernels use. This
 //! driver runs them one process per measurement (so each process's peak memory is its own),
 //! writes every row to `target/bench/results.json`, and regenerates the measured part of
 //! `docs/benchmarks.md` and the plot `docs/benchmarks.svg`.
@@ -30,6 +34,33 @@ const END: &str = "<!-- bench:end -->";
 const INFERENCE_TARGET: f64 = 1.5;
 const TRAIN_TARGET: f64 = 1.2;
 const LOAD_TARGET_S: f64 = 0.5;
+/// int8 inference at batch 8 x 128 against ONNX Runtime's dynamic int8 and against PyTorch
+/// eager in f32 (issue 16).
+const INT8_VS_ORT_TARGET: f64 = 1.2;
+const INT8_VS_EAGER_TARGET: f64 = 2.0;
+
+/// The PyTorch-side modes that measure inference only, on the CPU: PyTorch's dynamic int8 and
+/// ONNX Runtime (bench/pytorch_bench.py refuses `train` and `load` with them).
+const INFERENCE_ONLY_MODES: [&str; 3] = ["int8", "ort", "ort-int8"];
+
+/// Whether a kindling backend runs in int8 (`flex+int8`): inference only.
+pub fn is_int8_backend(backend: &str) -> bool {
+    backend.ends_with("+int8")
+}
+
+/// Whether a PyTorch-side mode measures inference only (int8, ONNX Runtime).
+fn is_inference_only_mode(mode: &str) -> bool {
+    INFERENCE_ONLY_MODES.contains(&mode)
+}
+
+/// The framework a PyTorch-side mode's rows name: `onnxruntime` for `ort` and `ort-int8`.
+fn mode_framework(mode: &str) -> &'static str {
+    if mode.starts_with("ort") {
+        "onnxruntime"
+    } else {
+        "pytorch"
+    }
+}
 
 /// Options of `cargo xtask bench`.
 #[derive(Args, Debug)]
@@ -42,12 +73,22 @@ pub struct BenchArgs {
     /// `deberta-v3-base`, `modernbert-base` (random weights in the published shapes) and `minilm` (the pretrained all-MiniLM-L6-v2, 90 MB).
     #[arg(long, value_delimiter = ',', default_value = "bert-base,minilm")]
     models: Vec<String>,
-    /// kindling backends, comma-separated (default: flex, ndarray, and tch when LibTorch can be
-    /// provisioned; `tch:cuda:0` is added when an NVIDIA GPU is present).
+    /// kindling backends, comma-separated (default: flex, flex+int8, ndarray, and tch when
+    /// LibTorch can be provisioned; `tch:cuda:0` is added when an NVIDIA GPU is present).
+    /// `flex+int8` (`--dtype int8`, flex only) measures inference and its memory, no training
+    /// or load.
     #[arg(long, value_delimiter = ',')]
     backends: Option<Vec<String>>,
-    /// PyTorch modes, comma-separated: `eager` (`torch.inference_mode`), `compile`.
-    #[arg(long, value_delimiter = ',', default_value = "eager,compile")]
+    /// PyTorch-side modes, comma-separated: `eager` (`torch.inference_mode`), `compile`
+    /// (`torch.compile`), `int8` (`torch.ao.quantization.quantize_dynamic`), `ort` and
+    /// `ort-int8` (ONNX Runtime on a `torch.onnx` export, f32 and dynamic int8). `int8`, `ort`
+    /// and `ort-int8` measure inference and its memory only, on the CPU; with an NVIDIA GPU,
+    /// `eager` and `compile` also run on it.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "eager,compile,int8,ort,ort-int8"
+    )]
     torch: Vec<String>,
     /// Threads for both sides (default: every core).
     #[arg(long)]
@@ -80,9 +121,11 @@ pub struct BenchArgs {
 /// One measurement, as both halves print it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
-    /// `kindling` or `pytorch`.
+    /// `kindling`, `pytorch` or `onnxruntime`.
     pub framework: String,
-    /// The kindling device string, or `eager`/`compile` (with `:cuda` on a GPU) for PyTorch.
+    /// The kindling device string (`flex`, `flex+int8`, `tch`, ...), or the mode of
+    /// bench/pytorch_bench.py: `eager`/`compile` (with `:cuda` on a GPU), `int8`, `ort`,
+    /// `ort-int8`.
     pub backend: String,
     /// Model label.
     pub model: String,
@@ -166,7 +209,8 @@ impl Runner {
         cmd
     }
 
-    /// `mode` is `eager` or `compile`, with `:cuda` to run on the GPU.
+    /// `mode` is `eager`, `compile` (either with `:cuda` to run on the GPU), `int8`, `ort` or
+    /// `ort-int8`.
     fn pytorch(&self, model: &Model, mode: &str) -> Command {
         let (backend, device) = mode.split_once(':').unwrap_or((mode, "cpu"));
         let mut cmd = Command::new(&self.python);
@@ -444,6 +488,71 @@ fn instruction_sets() -> String {
     }
 }
 
+/// The variables that lower an instruction set, as both halves inherit them.
+const ISA_VARIABLES: [&str; 3] = ["KINDLING_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"];
+
+/// `KINDLING_ISA=avx2 ...` for the ISA variables set here (both halves inherit them), or
+/// `none`.
+fn isa_overrides() -> String {
+    let set: Vec<String> = ISA_VARIABLES
+        .iter()
+        .filter_map(|k| {
+            let value = std::env::var(k).ok()?;
+            Some(format!("{k}={value}"))
+        })
+        .collect();
+    if set.is_empty() {
+        "none".into()
+    } else {
+        set.join(" ")
+    }
+}
+
+/// The instruction set kindling's CPU kernels use in the bench worker, which is this binary
+/// with this environment (the best of the CPU, capped by `KINDLING_ISA`).
+fn kindling_isa() -> String {
+    #[cfg(feature = "flex")]
+    {
+        kindling::body::kernels::isa().name().to_string()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        "none (a build without flex)".to_string()
+    }
+}
+
+/// What the fixture Python reports about the PyTorch side.
+struct PythonSide {
+    /// `torch X, transformers Y`.
+    torch: Option<String>,
+    /// `torch.backends.cpu.get_cpu_capability()` (honors `ATEN_CPU_CAPABILITY`).
+    torch_isa: Option<String>,
+    /// ONNX Runtime's version, or `not installed`.
+    onnxruntime: Option<String>,
+}
+
+/// Asks the fixture Python, in one process with the environment the PyTorch half gets, for
+/// the versions and PyTorch's CPU capability.
+fn python_side(python: &Path) -> PythonSide {
+    const SCRIPT: &str = r#"
+import torch, transformers
+print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+print(torch.backends.cpu.get_cpu_capability())
+try:
+    import onnxruntime
+    print(f"onnxruntime {onnxruntime.__version__}")
+except ImportError:
+    print("not installed")
+"#;
+    let text = command_output(&python.to_string_lossy(), &["-c", SCRIPT]).unwrap_or_default();
+    let mut lines = text.lines().map(|l| l.trim().to_string());
+    PythonSide {
+        torch: lines.next().filter(|l| !l.is_empty()),
+        torch_isa: lines.next().filter(|l| !l.is_empty()),
+        onnxruntime: lines.next().filter(|l| !l.is_empty()),
+    }
+}
+
 /// The machine and software, for the report.
 fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
     let mut machine = BTreeMap::new();
@@ -462,16 +571,16 @@ fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
     put("memory", read_first_line("/proc/meminfo", "MemTotal"));
     put("kernel", command_output("uname", &["-sr"]));
     put("rustc", command_output("rustc", &["--version"]));
+    let python_side = python_side(python);
+    put("torch", python_side.torch);
+    put("isa torch", python_side.torch_isa);
+    put("onnxruntime", python_side.onnxruntime);
     put(
-        "torch",
-        command_output(
-            &python.to_string_lossy(),
-            &[
-                "-c",
-                "import torch, transformers; print(f'torch {torch.__version__}, transformers {transformers.__version__}')",
-            ],
-        ),
+        "isa onnxruntime",
+        Some("MLAS picks its kernels from CPUID at run time".into()),
     );
+    put("isa kindling", Some(kindling_isa()));
+    put("isa overrides", Some(isa_overrides()));
     put(
         "gpu",
         command_output("nvidia-smi", &["--query-gpu=name", "--format=csv,noheader"])
@@ -509,7 +618,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let backends: Vec<String> = match &args.backends {
         Some(list) => list.clone(),
         None => {
-            let mut list = vec!["flex".to_string(), "ndarray".to_string()];
+            let mut list = vec![
+                "flex".to_string(),
+                "flex+int8".to_string(),
+                "ndarray".to_string(),
+            ];
             match &torch_env {
                 Ok(_) => list.push("tch".into()),
                 Err(e) => eprintln!("bench: no LibTorch ({e:#}); tch is left out"),
@@ -568,7 +681,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut torch_modes: Vec<String> = args.torch.clone();
     if gpu {
-        let on_gpu: Vec<String> = torch_modes.iter().map(|m| format!("{m}:cuda")).collect();
+        // int8 and ONNX Runtime run on the CPU only.
+        let on_gpu: Vec<String> = torch_modes
+            .iter()
+            .filter(|m| !is_inference_only_mode(m))
+            .map(|m| format!("{m}:cuda"))
+            .collect();
         torch_modes.extend(on_gpu);
     }
 
@@ -653,7 +771,8 @@ fn list(values: &[usize]) -> String {
 }
 
 /// A kindling backend on one model: the inference grid, a batch 8 x 128 process for memory
-/// (unless `quick`), a training step and loads.
+/// (unless `quick`), a training step and loads (not for an int8 backend, which is for
+/// inference only).
 fn measure_kindling(
     runner: &Runner,
     model: &Model,
@@ -671,6 +790,9 @@ fn measure_kindling(
         memory.args(["infer", "--batches", "8", "--seqs", "128"]);
         rows.extend(collect(memory, "memory", None)?);
     }
+    if is_int8_backend(backend) {
+        return Ok(rows);
+    }
     let mut train = runner.kindling(model, backend);
     train.args(["train", "--batch", "8", "--seq", "128"]);
     rows.extend(collect(train, "train", None)?);
@@ -680,8 +802,8 @@ fn measure_kindling(
     Ok(rows)
 }
 
-/// A PyTorch mode on one model, the same measurements (loads in eager mode only); a process
-/// that fails becomes an error row.
+/// A PyTorch-side mode on one model, the same measurements (training not with int8 or ONNX
+/// Runtime, loads in eager mode only); a process that fails becomes an error row.
 fn measure_torch(
     runner: &Runner,
     model: &Model,
@@ -691,7 +813,7 @@ fn measure_torch(
     quick: bool,
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let tolerate = Some(("pytorch", mode, model.name.as_str()));
+    let tolerate = Some((mode_framework(mode), mode, model.name.as_str()));
     let mut grid = runner.pytorch(model, mode);
     grid.args(["infer", "--batches", &list(batches), "--seqs", &list(seqs)]);
     rows.extend(collect(grid, "grid", tolerate)?);
@@ -699,6 +821,9 @@ fn measure_torch(
         let mut memory = runner.pytorch(model, mode);
         memory.args(["infer", "--batches", "8", "--seqs", "128"]);
         rows.extend(collect(memory, "memory", tolerate)?);
+    }
+    if is_inference_only_mode(mode) {
+        return Ok(rows);
     }
     let mut train = runner.pytorch(model, mode);
     train.args(["train", "--batch", "8", "--seq", "128"]);
@@ -727,6 +852,12 @@ fn splice(doc: &str, generated: &str) -> String {
 /// The targets, for the report.
 pub fn targets() -> (f64, f64, f64) {
     (INFERENCE_TARGET, TRAIN_TARGET, LOAD_TARGET_S)
+}
+
+/// The int8 targets, for the report: kindling's int8 over ONNX Runtime's dynamic int8, and over
+/// PyTorch eager in f32, at batch 8 x 128.
+pub fn int8_targets() -> (f64, f64) {
+    (INT8_VS_ORT_TARGET, INT8_VS_EAGER_TARGET)
 }
 
 #[cfg(test)]

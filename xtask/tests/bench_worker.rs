@@ -84,3 +84,32 @@ fn a_missing_checkpoint_is_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/checkpoint"), "{stderr}");
 }
+
+#[test]
+fn int8_measures_inference_and_refuses_training_and_loads() {
+    let (ok, rows, stderr) = run(&[
+        "--backend",
+        "flex+int8",
+        "infer",
+        "--batches",
+        "1",
+        "--seqs",
+        "4",
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["backend"], "flex+int8");
+    for workload in [
+        &["train", "--batch", "2", "--seq", "8"][..],
+        &["load", "--repeats", "1"],
+    ] {
+        let args: Vec<&str> = ["--backend", "flex+int8"]
+            .into_iter()
+            .chain(workload.iter().copied())
+            .collect();
+        let (ok, rows, stderr) = run(&args);
+        assert!(!ok, "{workload:?} with int8 ran: {rows:?}");
+        assert!(rows.is_empty());
+        assert!(stderr.contains("int8 measures inference only"), "{stderr}");
+    }
+}

@@ -86,6 +86,13 @@ pub fn run(cli: WorkerArgs) -> anyhow::Result<()> {
         Some((_, other)) => anyhow::bail!("--backend: unknown suffix `+{other}` (only +int8)"),
         None => (cli.common.backend.as_str(), false),
     };
+    if int8 && !matches!(cli.command, Command::Infer { .. }) {
+        // Training and loads run in f32: a `+int8` row of them would be an f32 number.
+        anyhow::bail!(
+            "--backend {}: int8 measures inference only (infer), not training or loads",
+            cli.common.backend
+        );
+    }
     let device = kindling::device::parse_device(device_spec)?;
     let ctx = workloads::Context {
         int8,
