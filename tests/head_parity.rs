@@ -18,7 +18,7 @@ use kindling_tests::{
 };
 use serde_json::Value;
 
-fn read_json(path: PathBuf) -> Value {
+pub(crate) fn read_json(path: PathBuf) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -54,7 +54,8 @@ fn floats<const D: usize>(value: &Value, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-fn model_input(inputs: &Value, device: &Device) -> ModelInput {
+/// The model input of a head fixture's `inputs.json`.
+pub(crate) fn model_input(inputs: &Value, device: &Device) -> ModelInput {
     if inputs["input_ids"][0][0].is_array() {
         let types = inputs.get("token_type_ids").map(|t| ints::<3>(t, device));
         return ModelInput::multiple_choice(
@@ -100,7 +101,7 @@ fn labels(case: &Value, inputs: &Value, device: &Device) -> AnyLabels {
     }
 }
 
-fn mask_rows(inputs: &Value) -> Vec<Vec<i64>> {
+pub(crate) fn mask_rows(inputs: &Value) -> Vec<Vec<i64>> {
     serde_json::from_value(inputs["attention_mask"].clone()).unwrap()
 }
 

@@ -157,3 +157,180 @@ fn minilm_in_int8_is_no_further_from_float_than_pytorchs_int8() {
         "cosine {cosine} < PyTorch's {torch_cosine}"
     );
 }
+
+// Quantized checkpoints. Oracle: `tests/fixtures/int8_checkpoint_fixture.py` quantizes the
+// tiny BERT token classifier of `heads/bert_token_cls` with compressed-tensors 0.15.0's own
+// `W8A8` scheme, saves it as transformers does (`int8_checkpoint/model`), and records the
+// logits transformers computes from that directory: quantized (`logits_w8a8`) and dequantized
+// (`logits_dequantized`).
+
+mod checkpoint {
+    use std::path::{Path, PathBuf};
+
+    use kindling::body::kernels::int8_weights;
+    use kindling::burn::prelude::*;
+    use kindling::import::{ImportError, ModelLoadOptions, load_model, save_model};
+    use kindling_tests::{device, fixtures_dir, max_abs_diff, read_safetensors};
+    use serde_json::Value;
+
+    use crate::head_parity::{mask_rows, model_input, read_json};
+
+    fn fixture() -> PathBuf {
+        fixtures_dir().join("int8_checkpoint")
+    }
+
+    fn logits(dir: &Path, device: &Device, options: ModelLoadOptions) -> (TensorData, usize) {
+        let (model, report, _) = load_model(dir, device, options).unwrap();
+        assert!(report.is_exact(), "{report}");
+        let quantized = int8_weights(&model).len();
+        let inputs = read_json(fixture().join("inputs.json"));
+        let output = model.forward(model_input(&inputs, device)).named();
+        let (_, logits) = output
+            .into_iter()
+            .find(|(k, _)| *k == "logits")
+            .expect("logits");
+        (logits.convert::<f32>(), quantized)
+    }
+
+    fn diff(key: &str, got: &TensorData) -> f32 {
+        let expected = read_safetensors(&fixture().join("expected.safetensors"));
+        let inputs = read_json(fixture().join("inputs.json"));
+        max_abs_diff(key, got, &expected[key], Some(&mask_rows(&inputs)), 1)
+    }
+
+    /// The safetensors header of a file: tensor name to (dtype, shape).
+    fn header(path: &Path) -> Vec<(String, String, Vec<usize>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut all: Vec<_> = file
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, format!("{:?}", v.dtype()), v.shape().to_vec()))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_compressed_tensors_checkpoint_runs_in_int8_as_transformers_runs_it() {
+        let dir = fixture().join("model");
+        let (got, quantized) = logits(&dir, &device("flex"), ModelLoadOptions::default());
+        // 2 layers x 6 linears, and the classifier.
+        assert_eq!(quantized, 13, "the int8 weights were not kept");
+        let worst = diff("logits_w8a8", &got);
+        println!("W8A8 checkpoint on flex: logits max |Δ| to transformers {worst:.3e}");
+        // Same int8 weights, same per-token activation rule; what differs is float
+        // summation order, which can move an activation across a rounding boundary.
+        assert!(
+            worst <= 2e-3,
+            "max |Δ| {worst:e} to transformers' W8A8 logits"
+        );
+    }
+
+    #[test]
+    fn another_backend_runs_the_dequantized_weights_in_float() {
+        let dir = fixture().join("model");
+        let (got, quantized) = logits(&dir, &device("ndarray"), ModelLoadOptions::default());
+        assert_eq!(quantized, 0);
+        let worst = diff("logits_dequantized", &got);
+        println!("W8A8 checkpoint on ndarray: logits max |Δ| {worst:.3e}");
+        assert!(
+            worst <= 1e-4,
+            "max |Δ| {worst:e} to transformers' dequantized logits"
+        );
+    }
+
+    #[test]
+    fn quantizing_and_saving_writes_what_compressed_tensors_writes() {
+        let device = device("flex");
+        let source = fixtures_dir().join("heads/bert_token_cls/model");
+        let (model, _, checkpoint) =
+            load_model(&source, &device, ModelLoadOptions::for_inference(true)).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        save_model(&model, &checkpoint.config, out.path(), None).unwrap();
+        let ours = out.path().join("model.safetensors");
+        let theirs = fixture().join("model/model.safetensors");
+        assert_eq!(
+            header(&ours),
+            header(&theirs),
+            "names, dtypes or shapes differ"
+        );
+        // The same int8 values and the same scales, bit for bit.
+        let (a, b) = (read_safetensors(&ours), read_safetensors(&theirs));
+        for (name, expected) in &b {
+            if name.ends_with(".weight_scale") || b.contains_key(&format!("{name}_scale")) {
+                assert_eq!(a[name].values, expected.values, "`{name}`");
+            }
+        }
+        let config = |dir: &Path| read_json(dir.join("config.json"))["quantization_config"].clone();
+        let (mine, reference) = (config(out.path()), config(&fixture().join("model")));
+        for key in [
+            "config_groups",
+            "format",
+            "ignore",
+            "quant_method",
+            "quantization_status",
+        ] {
+            assert_eq!(mine[key], reference[key], "quantization_config.{key}");
+        }
+    }
+
+    #[test]
+    fn a_saved_quantized_checkpoint_loads_back_to_the_same_outputs() {
+        let device = device("flex");
+        let dir = fixture().join("model");
+        let (model, _, checkpoint) =
+            load_model(&dir, &device, ModelLoadOptions::default()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        save_model(&model, &checkpoint.config, out.path(), None).unwrap();
+        let (before, _) = logits(&dir, &device, ModelLoadOptions::default());
+        let (after, quantized) = logits(out.path(), &device, ModelLoadOptions::default());
+        assert_eq!(quantized, 13);
+        assert_eq!(
+            before.try_to_vec::<f32>().unwrap(),
+            after.try_to_vec::<f32>().unwrap()
+        );
+        // A float load of it (another backend) writes a float checkpoint again.
+        let (float, _, checkpoint) = load_model(
+            out.path(),
+            &kindling_tests::device("ndarray"),
+            ModelLoadOptions::default(),
+        )
+        .unwrap();
+        let again = tempfile::tempdir().unwrap();
+        save_model(&float, &checkpoint.config, again.path(), None).unwrap();
+        let config = read_json(again.path().join("config.json"));
+        assert!(config.get("quantization_config").is_none(), "{config}");
+        assert!(
+            header(&again.path().join("model.safetensors"))
+                .iter()
+                .all(|(_, dtype, _)| dtype == "F32")
+        );
+    }
+
+    #[test]
+    fn a_scheme_kindling_cannot_run_is_refused_naming_the_field() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        for file in ["config.json", "model.safetensors"] {
+            std::fs::copy(fixture().join("model").join(file), dir.join(file)).unwrap();
+        }
+        let mut config: Value = read_json(dir.join("config.json"));
+        config["quantization_config"]["config_groups"]["group_0"]["weights"]["strategy"] =
+            "tensor".into();
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        let error = load_model(dir, &device("flex"), ModelLoadOptions::default())
+            .err()
+            .expect("a per-tensor scheme loaded");
+        assert!(
+            matches!(error, ImportError::Quantization { .. }),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("config.json")
+                && message.contains("config_groups.group_0.weights.strategy"),
+            "{message}"
+        );
+    }
+}

@@ -107,7 +107,7 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
-/// A tensor read from an expected-outputs file, as f32 (or i64 widened to f32).
+/// A tensor read from an expected-outputs file, as f32 (i64 and i8 widened to f32).
 #[derive(Debug, Clone)]
 pub struct Expected {
     /// Shape.
@@ -136,6 +136,7 @@ pub fn read_safetensors(path: &Path) -> HashMap<String, Expected> {
                         i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
                     })
                     .collect(),
+                safetensors::Dtype::I8 => data.iter().map(|&b| f32::from(b as i8)).collect(),
                 other => panic!(
                     "{}: `{name}` has unexpected dtype {other:?}",
                     path.display()

@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use kindling_body::{BodyOutput, HiddenAct, hf_layer_norm, hf_linear, names};
+use kindling_body::{BodyOutput, HiddenAct, hf_layer_norm, hf_linear, kernels, names};
 
 use crate::error::HeadError;
 use crate::head::{Head, HeadContext};
@@ -176,12 +176,12 @@ impl Head for MaskedLmHead {
         let [batch, seq, _] = body.last_hidden_state.dims();
         let x = self
             .activation
-            .forward(self.dense.forward(body.last_hidden_state));
+            .forward(kernels::linear(body.last_hidden_state, &self.dense));
         // ELECTRA's transform narrows to the embedding width.
         let width = x.dims()[2];
         let x = self.layer_norm.forward(x).reshape([batch * seq, width]);
         let scores = match &self.decoder {
-            Some(decoder) => decoder.forward(x),
+            Some(decoder) => kernels::linear(x, decoder),
             None => {
                 let embeddings = context
                     .input_embeddings

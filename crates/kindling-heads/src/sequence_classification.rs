@@ -58,8 +58,10 @@ impl ContextPooler {
     /// `activation(dense(dropout(hidden[:, 0])))`: `[batch, seq, width]` to `[batch, width]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let first = first_token(hidden);
-        self.activation
-            .forward(self.dense.forward(kernels::dropout(first, &self.dropout)))
+        self.activation.forward(kernels::linear(
+            kernels::dropout(first, &self.dropout),
+            &self.dense,
+        ))
     }
 }
 
@@ -262,24 +264,24 @@ impl Head for SequenceClassificationHead {
                 let pooled = body
                     .pooler_output
                     .expect("the mount checks that the body has a pooler");
-                linear.forward(kernels::dropout(pooled, &self.dropout))
+                kernels::linear(kernels::dropout(pooled, &self.dropout), linear)
             }
             SequenceClassifier::FirstToken(c) => {
                 let first = first_token(body.last_hidden_state);
-                let x = c
-                    .activation
-                    .forward(c.dense.forward(kernels::dropout(first, &c.dropout)));
-                c.out_proj.forward(kernels::dropout(x, &c.dropout))
+                let x = c.activation.forward(kernels::linear(
+                    kernels::dropout(first, &c.dropout),
+                    &c.dense,
+                ));
+                kernels::linear(kernels::dropout(x, &c.dropout), &c.out_proj)
             }
             SequenceClassifier::PreClassifier(c) => {
                 let first = first_token(body.last_hidden_state);
-                let x = burn::tensor::activation::relu(c.pre_classifier.forward(first));
-                c.classifier.forward(kernels::dropout(x, &c.dropout))
+                let x = burn::tensor::activation::relu(kernels::linear(first, &c.pre_classifier));
+                kernels::linear(kernels::dropout(x, &c.dropout), &c.classifier)
             }
             SequenceClassifier::ContextPooled(c) => {
                 let pooled = c.pooler.forward(body.last_hidden_state);
-                c.classifier
-                    .forward(kernels::dropout(pooled, &self.dropout))
+                kernels::linear(kernels::dropout(pooled, &self.dropout), &c.classifier)
             }
             SequenceClassifier::Predicted(c) => {
                 let pooled = match c.pooling {

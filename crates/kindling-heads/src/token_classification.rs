@@ -73,7 +73,7 @@ impl Head for TokenClassificationHead {
         };
         let hidden = kernels::dropout(hidden, &self.dropout);
         TokenClassificationOutput {
-            logits: self.classifier.forward(hidden),
+            logits: kernels::linear(hidden, &self.classifier),
         }
     }
 

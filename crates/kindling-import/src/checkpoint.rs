@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use kindling_body::HfConfig;
 
 use crate::error::ImportError;
+use crate::quantized::{Int8Scheme, dequantize_int8, quantization_scheme};
 use crate::tensors::{TensorMap, read_weight_files};
 use crate::weight_files::WeightFiles;
 
@@ -48,7 +49,20 @@ impl Checkpoint {
     }
 
     /// Reads every tensor of the checkpoint (lazily: data is read when a module takes it).
+    ///
+    /// The int8 weights of a quantized checkpoint (compressed-tensors `int-quantized`) come
+    /// dequantized to float32, with their exact int8 values in [`HfTensor::int8`](crate::HfTensor::int8).
     pub fn read_tensors(&self) -> Result<TensorMap, ImportError> {
-        read_weight_files(&self.weights)
+        let mut tensors = read_weight_files(&self.weights)?;
+        if self.quantization()?.is_some() {
+            dequantize_int8(&mut tensors)?;
+        }
+        Ok(tensors)
+    }
+
+    /// The quantization scheme config.json declares, if any (an error names the field
+    /// kindling cannot run).
+    pub fn quantization(&self) -> Result<Option<Int8Scheme>, ImportError> {
+        quantization_scheme(&self.config, &self.dir)
     }
 }

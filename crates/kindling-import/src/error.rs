@@ -30,6 +30,14 @@ pub enum ImportError {
     /// The head cannot be built or mounted, or the labels disagree with the checkpoint.
     #[error(transparent)]
     Head(#[from] kindling_heads::HeadError),
+    /// A quantized checkpoint's `quantization_config` that kindling cannot run.
+    #[error("{path}: {message}")]
+    Quantization {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
     /// `config.json` is absent.
     #[error("no config.json in {dir}")]
     NoConfig {

@@ -1,12 +1,14 @@
 //! Writing modules back to the Hugging Face layout (`config.json` + `model.safetensors`).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::DType;
 use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use kindling_body::kernels::Int8Values;
 use kindling_body::{Body, HfConfig};
 use safetensors::tensor::{Dtype, View};
 
@@ -84,10 +86,25 @@ fn safetensors_dtype(dtype: DType, name: &str, path: &Path) -> Result<Dtype, Imp
 
 /// Writes a module's parameters to `path` as safetensors, in PyTorch layout (`[out, in]` linear
 /// weights, `weight`/`bias` norms), each named by `to_file_name(module_path)`.
+///
+/// Linear layers quantized to int8 are written as a quantized checkpoint stores them
+/// (compressed-tensors `int-quantized`): `weight` int8 `[out, in]` and `weight_scale` float32
+/// `[out, 1]`.
 pub fn save_module<M: Module>(
     module: &M,
     path: &Path,
     to_file_name: impl Fn(&str) -> String,
+) -> Result<(), ImportError> {
+    let int8 = kindling_body::kernels::int8_weights(module);
+    save_module_with(module, path, to_file_name, &int8)
+}
+
+/// [`save_module`] with the module's int8 weights already collected.
+fn save_module_with<M: Module>(
+    module: &M,
+    path: &Path,
+    to_file_name: impl Fn(&str) -> String,
+    int8: &BTreeMap<String, Int8Values>,
 ) -> Result<(), ImportError> {
     let write_error = |message: String| ImportError::Write {
         path: path.to_path_buf(),
@@ -96,6 +113,26 @@ pub fn save_module<M: Module>(
     let mut tensors = Vec::new();
     for tensor in module.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
         let name = to_file_name(&tensor.name);
+        if let Some(values) = int8.get(&tensor.name) {
+            let scales = values.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+            tensors.push((
+                format!("{name}_scale"),
+                ExportTensor {
+                    dtype: Dtype::F32,
+                    shape: vec![values.d_out, 1],
+                    bytes: scales,
+                },
+            ));
+            tensors.push((
+                name,
+                ExportTensor {
+                    dtype: Dtype::I8,
+                    shape: vec![values.d_out, values.d_in],
+                    bytes: values.values.iter().map(|&v| v as u8).collect(),
+                },
+            ));
+            continue;
+        }
         let dtype = safetensors_dtype(tensor.dtype, &name, path)?;
         let shape = tensor.shape.to_vec();
         let bytes = tensor
@@ -158,8 +195,25 @@ pub(crate) fn write_checkpoint<M: Module, B: Body>(
         path: dir.to_path_buf(),
         source,
     })?;
-    save_module(module, &dir.join("model.safetensors"), to_file_name)?;
+    let int8 = kindling_body::kernels::int8_weights(module);
     let mut config = config.clone();
+    config.extra.remove("quantization_config");
+    if !int8.is_empty() {
+        // The linear layers left in float are named in `ignore`, as compressed-tensors does.
+        let ignore: Vec<String> = kindling_body::kernels::linear_weight_paths(module)
+            .into_iter()
+            .filter(|path| !int8.contains_key(path))
+            .map(|path| {
+                let name = to_file_name(&path);
+                name.strip_suffix(".weight").unwrap_or(&name).to_string()
+            })
+            .collect();
+        config.extra.insert(
+            "quantization_config".into(),
+            crate::quantized::quantization_config(&ignore),
+        );
+    }
+    save_module_with(module, &dir.join("model.safetensors"), &to_file_name, &int8)?;
     config.extra.remove("torch_dtype");
     let dtype = body.input_embeddings().dtype();
     let dtype_name = match dtype {

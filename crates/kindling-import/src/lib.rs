@@ -17,6 +17,7 @@ mod export;
 mod load;
 mod model;
 pub mod pickle_guard;
+pub mod quantized;
 mod report;
 mod tensors;
 mod weight_files;

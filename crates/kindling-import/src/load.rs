@@ -12,6 +12,7 @@ use kindling_body::{AnyBody, Body};
 use crate::adapter::FastPyTorchToBurnAdapter;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ImportError, SizeMismatch};
+use crate::quantized::{apply_int8, wants_int8};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
@@ -279,9 +280,13 @@ pub fn load_body(
     let checkpoint = Checkpoint::open(dir)?;
     let tensors = checkpoint.read_tensors()?;
     let (body, report) = load_body_from(&checkpoint, &tensors, device, options)?;
-    drop(tensors);
-    let body = if options.int8 {
-        kindling_body::kernels::quantize_linears(body)?.0
+    let body = if wants_int8(options.int8, checkpoint.quantization()?, &tensors, device) {
+        let prefix = body_prefix(&checkpoint, &tensors);
+        let paths: BTreeMap<&str, Option<String>> = tensors
+            .keys()
+            .map(|k| (k.as_str(), body_module_path(&body, k, prefix.as_deref())))
+            .collect();
+        apply_int8(body, &tensors, |name| paths.get(name).cloned().flatten())?
     } else {
         body
     };

@@ -13,6 +13,7 @@ use crate::export::write_checkpoint;
 use crate::load::{
     body_module_path, body_prefix, check_sizes, expected_parameters, load_module, unprefixed,
 };
+use crate::quantized::{apply_int8, wants_int8};
 use crate::report::LoadReport;
 use crate::tensors::TensorMap;
 
@@ -186,12 +187,21 @@ pub fn load_model(
     let head = AnyHead::from_config(&checkpoint.config, &spec, device)?
         .ok_or_else(|| HeadError::Invalid("no head for the base task".into()))?;
     let (model, report) = load_model_with_head(&checkpoint, &tensors, head, false, device)?;
-    drop(tensors);
-    let model = if options.int8 {
-        kindling_body::kernels::quantize_linears(model)?.0
+    let model = if wants_int8(options.int8, checkpoint.quantization()?, &tensors, device) {
+        let names = ModelNames {
+            prefix: body_prefix(&checkpoint, &tensors),
+            body: &model.body,
+            head: &model.head,
+        };
+        let paths: BTreeMap<&str, Option<String>> = tensors
+            .keys()
+            .map(|k| (k.as_str(), names.module_path(k)))
+            .collect();
+        apply_int8(model, &tensors, |name| paths.get(name).cloned().flatten())?
     } else {
         model
     };
+    drop(tensors);
     describe_model(
         &mut checkpoint.config,
         task,

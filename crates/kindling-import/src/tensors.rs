@@ -18,6 +18,9 @@ pub struct HfTensor {
     pub tensor: PackTensor,
     /// The file holding it.
     pub file: PathBuf,
+    /// For a weight a quantized checkpoint stores in int8: its exact values and per-channel
+    /// scales (`tensor` is then their dequantized float32 value).
+    pub int8: Option<std::sync::Arc<kindling_body::kernels::Int8Values>>,
 }
 
 /// Every tensor of a checkpoint, by its name in the file.
@@ -48,6 +51,7 @@ fn into_map(path: &Path, tensors: &BTreeMap<String, PackTensor>) -> Result<Tenso
                 HfTensor {
                     tensor: tensor.clone(),
                     file: path.to_path_buf(),
+                    int8: None,
                 },
             )
         })

@@ -30,7 +30,10 @@ pub use cpu::int8::Int8Kernel;
 pub use cpu::isa::{ISA_VARIABLE, Isa, isa};
 #[cfg(feature = "flex")]
 pub use int8::Int8Weight;
-pub use int8::{QuantizeError, QuantizeReport, quantize_linears};
+pub use int8::{
+    Int8Values, LinearInt8, QuantizeError, QuantizeReport, int8_weights, linear_weight_paths,
+    quantize_linears, quantize_linears_with,
+};
 pub use relative::{RelativeIndex, RelativeIndexError, RelativeTerm, relative_scores};
 pub use rotary::split_rotary_qkv;
 

@@ -1,13 +1,19 @@
 //! Dynamic int8 matrix products: `x · W + b` with `W` quantized per output channel
-//! (symmetric int8, one scale per column) and each row of `x` quantized on the fly (symmetric
-//! int8, one scale per row), accumulated exactly in int32.
+//! (symmetric int8, one scale per column) and each row of `x` quantized on the fly (symmetric,
+//! one scale per row), accumulated exactly in int32.
 //!
-//! Three kernels compute the same integers, so their outputs are bit-for-bit equal:
-//! - AVX-512 VNNI: `vpdpbusd` multiplies unsigned bytes by signed bytes, four at a time; the
-//!   activations are shifted to `q + 128` and `128 · Σ_k w` is taken back off each column.
-//! - AVX2: `vpmaddubsw` on `|q|` and `w · sign(q)`: every product is at most 127², so the pairs
-//!   it adds never saturate 16 bits (the usual `u8 · s8` form can), then `vpmaddwd` widens to
-//!   int32.
+//! Both quantizations follow compressed-tensors' `W8A8` scheme, the one a `transformers`
+//! int8 checkpoint (`quant_method: compressed-tensors`) is computed with: the scale is
+//! `max |v| / 127.5` and a value is `round(v / scale)`, ties to even, clamped to `[-128, 127]`.
+//!
+//! The activations are stored as unsigned bytes `q + 128`. The kernels compute the same
+//! integers, so their outputs are bit-for-bit equal:
+//! - AVX-512 VNNI: `vpdpbusd` multiplies the unsigned bytes by the signed weights, four at a
+//!   time, into int32, and `128 · Σ_k w` is taken back off each column.
+//! - AVX2: `vpmaddubsw` on `|q|` and `w · sign(q)`, then `vpmaddwd` into int32. With `w`
+//!   clamped to `-127` in the register every pair of products fits 16 bits (`w · sign(q)`
+//!   would wrap for `-128`); the few `-128` weights (a column's largest magnitude when it is
+//!   negative) add their missing `-q` from a list made at packing.
 //! - a portable loop, the reference and the fallback.
 //!
 //! The weights are packed once, in blocks of 16 output columns, 4 inputs per column, the order
@@ -33,15 +39,19 @@ pub struct PackedInt8 {
     groups: usize,
     /// `[block][group][column in block][input in group]`, zero past `d_in` and `d_out`.
     data: Vec<i8>,
-    /// Per column (padded to whole blocks): `Σ_k w[k][n]`, for the VNNI offset.
+    /// Per column (padded to whole blocks): `Σ_k w[k][n]`, for the VNNI offset of 128.
     column_sums: Vec<i32>,
+    /// Per column: the inputs `k` whose weight is `-128`, which the AVX2 kernel clamps to
+    /// `-127` and corrects afterwards.
+    minus_128: Vec<Vec<u32>>,
     /// Per column (padded with zeros): the scale that maps int8 back to float.
     scales: Vec<f32>,
 }
 
 impl PackedInt8 {
     /// Quantizes a row-major `[d_in, d_out]` float weight (Burn's `Linear` layout): each column
-    /// gets the scale `max |w| / 127` and its values `round(w / scale)`, ties to even.
+    /// gets the scale `max |w| / 127.5` and its values `round(w / scale)`, ties to even, in
+    /// `[-128, 127]` (compressed-tensors' symmetric per-channel rule).
     pub fn quantize(weight: &[f32], d_in: usize, d_out: usize) -> Self {
         assert_eq!(weight.len(), d_in * d_out, "weight is not d_in x d_out");
         let mut scales = vec![0.0f32; d_out.div_ceil(BLOCK) * BLOCK];
@@ -51,12 +61,12 @@ impl PackedInt8 {
             }
         }
         for scale in &mut scales[..d_out] {
-            *scale /= 127.0;
+            *scale = scale_for(*scale);
         }
         let mut values = vec![0i8; d_in * d_out];
         for (k, row) in weight.chunks_exact(d_out.max(1)).enumerate() {
             for (n, &w) in row.iter().enumerate() {
-                values[n * d_in + k] = quantize_value(w, scales[n]);
+                values[n * d_in + k] = quantize_value(w, scales[n]) as i8;
             }
         }
         Self::from_quantized(&values, scales, d_in, d_out)
@@ -72,10 +82,14 @@ impl PackedInt8 {
         scales[d_out..].fill(0.0);
         let mut data = vec![0i8; blocks * groups * BLOCK * 4];
         let mut column_sums = vec![0i32; blocks * BLOCK];
+        let mut minus_128 = vec![Vec::new(); blocks * BLOCK];
         for n in 0..d_out {
             let (block, column) = (n / BLOCK, n % BLOCK);
             let row = &values[n * d_in..(n + 1) * d_in];
             column_sums[n] = row.iter().map(|&v| i32::from(v)).sum();
+            minus_128[n] = (0..d_in as u32)
+                .filter(|&k| row[k as usize] == i8::MIN)
+                .collect();
             for (k, &v) in row.iter().enumerate() {
                 data[((block * groups + k / 4) * BLOCK + column) * 4 + k % 4] = v;
             }
@@ -86,6 +100,7 @@ impl PackedInt8 {
             groups,
             data,
             column_sums,
+            minus_128,
             scales,
         }
     }
@@ -122,21 +137,50 @@ impl PackedInt8 {
         out
     }
 
+    /// The values and scales unpacked, row-major `[d_out, d_in]` (a quantized checkpoint's
+    /// layout).
+    pub fn to_values(&self) -> crate::int8::Int8Values {
+        let mut values = vec![0i8; self.d_out * self.d_in];
+        for n in 0..self.d_out {
+            for k in 0..self.d_in {
+                values[n * self.d_in + k] = self.value(k, n);
+            }
+        }
+        crate::int8::Int8Values {
+            d_out: self.d_out,
+            d_in: self.d_in,
+            values,
+            scales: self.scales().to_vec(),
+        }
+    }
+
     /// Bytes held (the packed values and the per-column vectors).
     pub fn bytes(&self) -> usize {
         self.data.len() + 4 * (self.column_sums.len() + self.scales.len())
     }
 }
 
-fn quantize_value(x: f32, scale: f32) -> i8 {
-    if scale == 0.0 {
-        return 0;
-    }
-    (x / scale).round_ties_even().clamp(-127.0, 127.0) as i8
+/// Half the number of int8 steps: a scale is `max |v| / 127.5` (compressed-tensors' rule).
+const HALF_STEPS: f32 = 127.5;
+/// What the stored activation bytes add to each value: `q + 128` is `q` with its top bit
+/// flipped.
+const OFFSET: i32 = 128;
+
+/// The scale of values whose largest magnitude is `max`; the machine epsilon when `max` is 0,
+/// as compressed-tensors avoids dividing by zero.
+fn scale_for(max: f32) -> f32 {
+    let scale = max / HALF_STEPS;
+    if scale == 0.0 { f32::EPSILON } else { scale }
+}
+
+/// `round(v / scale)`, ties to even, clamped to `[-128, 127]`.
+#[inline(always)]
+fn quantize_value(v: f32, scale: f32) -> i32 {
+    (v / scale).clamp(-128.0, 127.0).round_ties_even() as i32
 }
 
 #[inline(always)]
-fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut f32) {
+fn quantize_row_body(row: &[f32], out: &mut [u8], scale: &mut f32) {
     let mut lanes = [0.0f32; super::LANES];
     let mut chunks = row.chunks_exact(super::LANES);
     for chunk in &mut chunks {
@@ -149,35 +193,33 @@ fn quantize_row_body(row: &[f32], out: &mut [i8], scale: &mut f32) {
         .iter()
         .fold(0.0f32, |m, v| m.max(v.abs()));
     let max = lanes.iter().fold(tail, |m, v| m.max(*v));
-    *scale = max / 127.0;
-    if max == 0.0 {
-        out.fill(0);
-        return;
-    }
-    // One multiply per value (by 127 / max), rounded to even: the same in every kernel path.
-    let inverse = 127.0 / max;
+    let s = scale_for(max);
+    *scale = s;
     for (q, &v) in out.iter_mut().zip(row) {
-        *q = (v * inverse).round_ties_even().clamp(-127.0, 127.0) as i8;
+        *q = (quantize_value(v, s) + OFFSET) as u8;
     }
+    // Padding past the row is the value 0.
+    out[row.len()..].fill(OFFSET as u8);
 }
 
 dispatch!(
-    /// One row quantized to int8 with the scale `max |x| / 127` (written to `scale`).
-    quantize_row(row: &[f32], out: &mut [i8], scale: &mut f32) {
+    /// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / 127.5`
+    /// (written to `scale`).
+    quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32) {
     quantize_row_body(row, out, scale)
 });
 
-/// Rows of `x` quantized: int8 values (each row padded with zeros to whole groups of 4) and
-/// one scale per row.
+/// Rows of `x` quantized: unsigned bytes `q + 128` (each row padded with the value 0 to
+/// whole groups of 4) and one scale per row.
 struct QuantizedRows {
-    values: Vec<i8>,
+    values: Vec<u8>,
     scales: Vec<f32>,
     stride: usize,
 }
 
 fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> QuantizedRows {
     let stride = groups * 4;
-    let mut values = vec![0i8; rows * stride];
+    let mut values = vec![0u8; rows * stride];
     let mut scales = vec![0.0f32; rows];
     let (width, stride_or_one) = (d_in.max(1), stride.max(1));
     if rows * d_in >= 1 << 16 {
@@ -374,8 +416,9 @@ fn portable_tile(product: &Product<'_>, row: usize, block: usize) {
     }
     let end = ((block + 1) * BLOCK).min(weight.d_out);
     for n in block * BLOCK..end {
+        let exact = acc[n - block * BLOCK] - OFFSET * weight.column_sums[n];
         let scale = rows.scales[row] * weight.scales[n];
-        let value = (acc[n - block * BLOCK] as f32).mul_add(scale, bias[n]);
+        let value = (exact as f32).mul_add(scale, bias[n]);
         // SAFETY: `row < rows` and `n < d_out`: inside the output.
         unsafe { *out.0.add(row * weight.d_out + n) = value };
     }
@@ -418,7 +461,6 @@ mod x86 {
         let panel = w.groups * BLOCK * 4;
         let base = w.data.as_ptr().add(block * panel);
         let x = p.rows.values.as_ptr().add(row * p.rows.stride);
-        let flip = _mm512_set1_epi8(-128);
         let mut acc = [[_mm512_setzero_si512(); N]; M];
         for g in 0..w.groups {
             let mut ws = [_mm512_setzero_si512(); N];
@@ -430,8 +472,7 @@ mod x86 {
                     .add(i * p.rows.stride + g * 4)
                     .cast::<i32>()
                     .read_unaligned();
-                // q + 128 as an unsigned byte is q with its top bit flipped.
-                let xs = _mm512_xor_si512(_mm512_set1_epi32(four), flip);
+                let xs = _mm512_set1_epi32(four);
                 for (acc, ws) in acc.iter_mut().zip(&ws) {
                     *acc = _mm512_dpbusd_epi32(*acc, xs, *ws);
                 }
@@ -439,8 +480,10 @@ mod x86 {
         }
         for j in 0..N {
             let n0 = (block + j) * BLOCK;
-            let offset =
-                _mm512_slli_epi32::<7>(_mm512_loadu_si512(w.column_sums.as_ptr().add(n0).cast()));
+            let offset = _mm512_mullo_epi32(
+                _mm512_loadu_si512(w.column_sums.as_ptr().add(n0).cast()),
+                _mm512_set1_epi32(super::OFFSET),
+            );
             let scales = _mm512_loadu_ps(w.scales.as_ptr().add(n0));
             let bias = _mm512_loadu_ps(p.bias.as_ptr().add(n0));
             let valid = w.d_out.saturating_sub(n0).min(BLOCK);
@@ -477,21 +520,37 @@ mod x86 {
         let base = w.data.as_ptr().add(block * w.groups * BLOCK * 4);
         let x = p.rows.values.as_ptr().add(row * p.rows.stride);
         let ones = _mm256_set1_epi16(1);
+        let flip = _mm256_set1_epi8(-128);
+        let floor = _mm256_set1_epi8(-127);
         let mut acc = [[_mm256_setzero_si256(); 2]; M];
         for g in 0..w.groups {
-            let lo = _mm256_loadu_si256(base.add(g * BLOCK * 4).cast());
-            let hi = _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast());
+            let lo = _mm256_max_epi8(_mm256_loadu_si256(base.add(g * BLOCK * 4).cast()), floor);
+            let hi = _mm256_max_epi8(
+                _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast()),
+                floor,
+            );
             for (i, acc) in acc.iter_mut().enumerate() {
                 let four = x
                     .add(i * p.rows.stride + g * 4)
                     .cast::<i32>()
                     .read_unaligned();
-                let xs = _mm256_set1_epi32(four);
+                // The stored byte is q + 128: flipping the top bit gives q back.
+                let xs = _mm256_xor_si256(_mm256_set1_epi32(four), flip);
                 let magnitude = _mm256_abs_epi8(xs);
                 for (acc, ws) in acc.iter_mut().zip([lo, hi]) {
-                    // |q| · (w · sign q) = q · w, each at most 127², so the pair sums fit.
+                    // |q| · (w · sign q) = q · w, each at most 128 · 127, so the pairs fit.
                     let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(ws, xs));
                     *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        // The clamped -128 weights: each is short of one more -q.
+        let mut fix = [[0i32; BLOCK]; M];
+        for column in 0..BLOCK {
+            for &k in &w.minus_128[block * BLOCK + column] {
+                for (i, fix) in fix.iter_mut().enumerate() {
+                    let q = i32::from(*x.add(i * p.rows.stride + k as usize)) - super::OFFSET;
+                    fix[column] -= q;
                 }
             }
         }
@@ -505,7 +564,8 @@ mod x86 {
             let scales = _mm256_loadu_ps(w.scales.as_ptr().add(start));
             let bias = _mm256_loadu_ps(p.bias.as_ptr().add(start));
             for (i, acc) in acc.iter().enumerate() {
-                let exact = _mm256_cvtepi32_ps(acc[half]);
+                let fix = _mm256_loadu_si256(fix[i].as_ptr().add(half * 8).cast());
+                let exact = _mm256_cvtepi32_ps(_mm256_add_epi32(acc[half], fix));
                 let scale = _mm256_mul_ps(_mm256_set1_ps(p.rows.scales[row + i]), scales);
                 let value = _mm256_fmadd_ps(exact, scale, bias);
                 let dst = p.out.0.add((row + i) * w.d_out + start);
@@ -576,22 +636,25 @@ mod tests {
         let (rows, d_in, d_out) = (6, 256, 40);
         let x = values(rows * d_in, 1);
         let w = values(d_in * d_out, 2);
-        let got = run(Int8Kernel::Portable, rows, d_in, d_out);
         let bias = values(d_out, 3);
-        for r in 0..rows {
-            for n in 0..d_out {
-                let exact: f32 = (0..d_in)
-                    .map(|k| x[r * d_in + k] * w[k * d_out + n])
-                    .sum::<f32>()
-                    + bias[n];
-                // Each factor is off by at most half a step (1/254 of its row's or column's
-                // largest value, here about 1): the sum of 256 such errors stays well below 0.5.
-                let error = (got[r * d_out + n] - exact).abs();
-                assert!(
-                    error < 0.15,
-                    "[{r}, {n}]: {} vs {exact}",
-                    got[r * d_out + n]
-                );
+        {
+            let got = run(Int8Kernel::Portable, rows, d_in, d_out);
+            for r in 0..rows {
+                for n in 0..d_out {
+                    let exact: f32 = (0..d_in)
+                        .map(|k| x[r * d_in + k] * w[k * d_out + n])
+                        .sum::<f32>()
+                        + bias[n];
+                    // Each factor is off by at most half a step (1/255 of its row's or column's
+                    // largest value, here about 1): the sum of 256 such errors stays well
+                    // below the tolerance.
+                    let error = (got[r * d_out + n] - exact).abs();
+                    assert!(
+                        error < 0.15,
+                        "[{r}, {n}]: {} vs {exact}",
+                        got[r * d_out + n]
+                    );
+                }
             }
         }
     }
@@ -611,7 +674,11 @@ mod tests {
         let column_max = (0..d_out)
             .map(|n| (0..d_in).map(|k| packed.value(k, n).unsigned_abs()).max())
             .collect::<Vec<_>>();
-        assert!(column_max.iter().all(|m| *m == Some(127)), "{column_max:?}");
+        // The largest magnitude is 127.5 steps: 127 when it is positive, -128 when negative.
+        assert!(
+            column_max.iter().all(|m| matches!(m, Some(127 | 128))),
+            "{column_max:?}"
+        );
     }
 
     #[test]
