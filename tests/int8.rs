@@ -219,10 +219,10 @@ mod checkpoint {
         assert_eq!(quantized, 13, "the int8 weights were not kept");
         let worst = diff("logits_w8a8", &got);
         println!("W8A8 checkpoint on flex: logits max |Δ| to transformers {worst:.3e}");
-        // Same int8 weights, same per-token activation rule; what differs is float
-        // summation order, which can move an activation across a rounding boundary.
+        // The same int8 weights and activation rule on every kernel path (VNNI, AVX2 and
+        // portable agree bit for bit); only the float summation order differs.
         assert!(
-            worst <= 2e-3,
+            worst <= 1e-4,
             "max |Δ| {worst:e} to transformers' W8A8 logits"
         );
     }
