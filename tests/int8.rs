@@ -319,9 +319,9 @@ mod checkpoint {
         config["quantization_config"]["config_groups"]["group_0"]["weights"]["strategy"] =
             "tensor".into();
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        let error = load_model(dir, &device("flex"), ModelLoadOptions::default())
-            .err()
-            .expect("a per-tensor scheme loaded");
+        let Err(error) = load_model(dir, &device("flex"), ModelLoadOptions::default()) else {
+            panic!("a per-tensor scheme loaded");
+        };
         assert!(
             matches!(error, ImportError::Quantization { .. }),
             "{error:?}"
