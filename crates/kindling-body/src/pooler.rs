@@ -26,6 +26,6 @@ impl Pooler {
         let first = hidden
             .slice([0..batch, 0..1, 0..width])
             .reshape([batch, width]);
-        crate::kernels::linear(first, &self.dense).tanh()
+        crate::kernels::linear_rowwise(first, &self.dense).tanh()
     }
 }

@@ -176,12 +176,12 @@ impl Head for MaskedLmHead {
         let [batch, seq, _] = body.last_hidden_state.dims();
         let x = self
             .activation
-            .forward(kernels::linear(body.last_hidden_state, &self.dense));
+            .forward(kernels::linear_rowwise(body.last_hidden_state, &self.dense));
         // ELECTRA's transform narrows to the embedding width.
         let width = x.dims()[2];
         let x = self.layer_norm.forward(x).reshape([batch * seq, width]);
         let scores = match &self.decoder {
-            Some(decoder) => kernels::linear(x, decoder),
+            Some(decoder) => kernels::linear_rowwise(x, decoder),
             None => {
                 let embeddings = context
                     .input_embeddings

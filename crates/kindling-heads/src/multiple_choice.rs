@@ -178,7 +178,7 @@ impl Head for MultipleChoiceHead {
             ),
         };
         if let Some(projection) = &self.projection {
-            x = kernels::linear(kernels::dropout(x, &self.first_dropout), projection);
+            x = kernels::linear_rowwise(kernels::dropout(x, &self.first_dropout), projection);
         }
         if let Some(activation) = self.activation {
             x = activation.forward(x);
@@ -187,7 +187,7 @@ impl Head for MultipleChoiceHead {
             x = head.forward(x);
         }
         let choices = context.num_choices.unwrap_or(rows).max(1);
-        let scores = kernels::linear(kernels::dropout(x, &self.dropout), &self.classifier);
+        let scores = kernels::linear_rowwise(kernels::dropout(x, &self.dropout), &self.classifier);
         MultipleChoiceOutput {
             logits: scores.reshape([rows / choices, choices]),
         }

@@ -76,7 +76,7 @@ impl Head for QuestionAnsweringHead {
             None => body.last_hidden_state,
         };
         let hidden = kernels::dropout(hidden, &self.dropout);
-        let logits = kernels::linear(hidden, &self.qa_outputs);
+        let logits = kernels::linear_rowwise(hidden, &self.qa_outputs);
         QuestionAnsweringOutput {
             start_logits: logits
                 .clone()

@@ -58,7 +58,7 @@ impl ContextPooler {
     /// `activation(dense(dropout(hidden[:, 0])))`: `[batch, seq, width]` to `[batch, width]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let first = first_token(hidden);
-        self.activation.forward(kernels::linear(
+        self.activation.forward(kernels::linear_rowwise(
             kernels::dropout(first, &self.dropout),
             &self.dense,
         ))
@@ -264,24 +264,27 @@ impl Head for SequenceClassificationHead {
                 let pooled = body
                     .pooler_output
                     .expect("the mount checks that the body has a pooler");
-                kernels::linear(kernels::dropout(pooled, &self.dropout), linear)
+                kernels::linear_rowwise(kernels::dropout(pooled, &self.dropout), linear)
             }
             SequenceClassifier::FirstToken(c) => {
                 let first = first_token(body.last_hidden_state);
-                let x = c.activation.forward(kernels::linear(
+                let x = c.activation.forward(kernels::linear_rowwise(
                     kernels::dropout(first, &c.dropout),
                     &c.dense,
                 ));
-                kernels::linear(kernels::dropout(x, &c.dropout), &c.out_proj)
+                kernels::linear_rowwise(kernels::dropout(x, &c.dropout), &c.out_proj)
             }
             SequenceClassifier::PreClassifier(c) => {
                 let first = first_token(body.last_hidden_state);
-                let x = burn::tensor::activation::relu(kernels::linear(first, &c.pre_classifier));
-                kernels::linear(kernels::dropout(x, &c.dropout), &c.classifier)
+                let x = burn::tensor::activation::relu(kernels::linear_rowwise(
+                    first,
+                    &c.pre_classifier,
+                ));
+                kernels::linear_rowwise(kernels::dropout(x, &c.dropout), &c.classifier)
             }
             SequenceClassifier::ContextPooled(c) => {
                 let pooled = c.pooler.forward(body.last_hidden_state);
-                kernels::linear(kernels::dropout(pooled, &self.dropout), &c.classifier)
+                kernels::linear_rowwise(kernels::dropout(pooled, &self.dropout), &c.classifier)
             }
             SequenceClassifier::Predicted(c) => {
                 let pooled = match c.pooling {

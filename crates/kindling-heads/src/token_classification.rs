@@ -73,7 +73,7 @@ impl Head for TokenClassificationHead {
         };
         let hidden = kernels::dropout(hidden, &self.dropout);
         TokenClassificationOutput {
-            logits: kernels::linear(hidden, &self.classifier),
+            logits: kernels::linear_rowwise(hidden, &self.classifier),
         }
     }
 

@@ -71,6 +71,19 @@ pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
     linear_rows(x, layer)
 }
 
+/// `layer.forward(x)` with each output row depending on its input row alone, whatever the
+/// batch: Burn's own product in float, the int8 kernel when the layer was quantized
+/// ([`quantize_linears`]). For heads and poolers, whose answers must not change with the
+/// batch they are computed in (the fast float path blocks by row count).
+pub fn linear_rowwise<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_int8(x, layer, false) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
+    layer.forward(x)
+}
+
 /// `layer.forward(x)` with every leading dimension folded into the rows first (a view): one
 /// `[rows, d_in] · [d_in, d_out]` product, and in training one weight-gradient product over all
 /// rows, where Burn's batched form multiplies and then sums per sequence.
