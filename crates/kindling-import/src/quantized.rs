@@ -9,7 +9,7 @@
 //!
 //! Reading dequantizes each int8 weight into the tensor map (so every loader, name mapping and
 //! report works as for a float checkpoint) and keeps its exact int8 values beside it
-//! ([`HfTensor::int8`]): on the flex device the layers get those values as they are, elsewhere
+//! ([`HfTensor::int8`](crate::HfTensor::int8)): on the flex device the layers get those values as they are, elsewhere
 //! they run in float on the dequantized weights.
 
 use std::collections::BTreeMap;
