@@ -152,6 +152,21 @@ def time_iterations(fn, warmup, min_iters, min_time, max_iters):
     return times
 
 
+def measure(args, kind, batch, seq, make_step, units, rss_after_load, label):
+    """Times the step `make_step()` builds on the shared protocol and emits its row: a timed
+    row, or an error row when building or running the step fails (e.g. torch.compile).
+    `units` are what one step processes (tokens or samples)."""
+    try:
+        step = make_step()
+        log(f"{label}: batch={batch} seq={seq} ...")
+        times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
+    except Exception as exc:
+        log(f"{label}: batch={batch} seq={seq} failed: {error_text(exc)}")
+        emit(error_row(args, kind, batch, seq, exc, rss_after_load))
+        return
+    emit(timed_row(args, kind, batch, seq, times, units, rss_after_load))
+
+
 def base_row(args, kind, batch, seq):
     ort = args.backend in ORT_BACKENDS
     row = {
@@ -269,7 +284,7 @@ def run_infer(args):
             input_ids, attention_mask, token_type_ids, _ = make_inputs(
                 config.vocab_size, batch, seq, args.device
             )
-            try:
+            def make_step():
                 runner = compile_model(model) if args.backend == "compile" else model
 
                 def step():
@@ -281,13 +296,10 @@ def run_infer(args):
                         )
                         out.last_hidden_state.sum().item()
 
-                log(f"infer: batch={batch} seq={seq} ...")
-                times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
-            except Exception as exc:  # e.g. torch.compile failure
-                log(f"infer: batch={batch} seq={seq} failed: {error_text(exc)}")
-                emit(error_row(args, "inference", batch, seq, exc, rss_after_load))
-                continue
-            emit(timed_row(args, "inference", batch, seq, times, batch * seq, rss_after_load))
+                return step
+
+            measure(args, "inference", batch, seq, make_step, batch * seq, rss_after_load,
+                    "infer")
 
 
 # --------------------------------------------------------------------------
@@ -432,19 +444,12 @@ def run_infer_ort(args):
                 "token_type_ids": token_type_ids.numpy(),
             }
             feed = {n: given[n] for n in names}
-            try:
+            def step():
+                out = session.run(["last_hidden_state"], feed)[0]
+                float(out.sum())
 
-                def step():
-                    out = session.run(["last_hidden_state"], feed)[0]
-                    float(out.sum())
-
-                log(f"infer: batch={batch} seq={seq} ...")
-                times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
-            except Exception as exc:
-                log(f"infer: batch={batch} seq={seq} failed: {error_text(exc)}")
-                emit(error_row(args, "inference", batch, seq, exc, rss_after_load))
-                continue
-            emit(timed_row(args, "inference", batch, seq, times, batch * seq, rss_after_load))
+            measure(args, "inference", batch, seq, lambda: step, batch * seq, rss_after_load,
+                    "infer")
 
 
 # --------------------------------------------------------------------------
@@ -495,7 +500,7 @@ def run_train(args):
     )
     opt = torch.optim.AdamW(trainer_param_groups(model), lr=5e-5, betas=(0.9, 0.999), eps=1e-8)
 
-    try:
+    def make_step():
         runner = compile_model(model) if args.backend == "compile" else model
 
         def step():
@@ -511,13 +516,9 @@ def run_train(args):
             opt.zero_grad(set_to_none=True)
             loss.item()
 
-        log(f"train: batch={batch} seq={seq} ...")
-        times = time_iterations(step, args.warmup, args.min_iters, args.min_time, args.max_iters)
-    except Exception as exc:
-        log(f"train: failed: {error_text(exc)}")
-        emit(error_row(args, "train", batch, seq, exc, rss_after_load))
-        return
-    emit(timed_row(args, "train", batch, seq, times, batch, rss_after_load))
+        return step
+
+    measure(args, "train", batch, seq, make_step, batch, rss_after_load, "train")
 
 
 # --------------------------------------------------------------------------
