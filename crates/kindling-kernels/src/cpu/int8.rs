@@ -180,7 +180,7 @@ fn quantize_value(v: f32, scale: f32) -> i32 {
 }
 
 #[inline(always)]
-fn quantize_row_body(row: &[f32], out: &mut [u8], scale: &mut f32) {
+fn max_abs_body(row: &[f32], max: &mut f32) {
     let mut lanes = [0.0f32; super::LANES];
     let mut chunks = row.chunks_exact(super::LANES);
     for chunk in &mut chunks {
@@ -192,22 +192,51 @@ fn quantize_row_body(row: &[f32], out: &mut [u8], scale: &mut f32) {
         .remainder()
         .iter()
         .fold(0.0f32, |m, v| m.max(v.abs()));
-    let max = lanes.iter().fold(tail, |m, v| m.max(*v));
-    let s = scale_for(max);
-    *scale = s;
-    for (q, &v) in out.iter_mut().zip(row) {
-        *q = (quantize_value(v, s) + OFFSET) as u8;
-    }
-    // Padding past the row is the value 0.
-    out[row.len()..].fill(OFFSET as u8);
+    *max = lanes.iter().fold(tail, |m, v| m.max(*v));
 }
 
 dispatch!(
-    /// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / 127.5`
-    /// (written to `scale`).
-    quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32) {
-    quantize_row_body(row, out, scale)
+    /// The largest magnitude in `row` (NaNs ignored), written to `max`.
+    max_abs(row: &[f32], max: &mut f32) {
+    max_abs_body(row, max)
 });
+
+/// `row` quantized with `scale` into `out` as `q + 128`, in plain Rust.
+fn quantize_values_portable(row: &[f32], out: &mut [u8], scale: f32) {
+    for (q, &v) in out.iter_mut().zip(row) {
+        *q = (quantize_value(v, scale) + OFFSET) as u8;
+    }
+}
+
+/// `row` quantized with `scale` into `out` as `q + 128`, with the instruction set `isa`
+/// (which the CPU must have).
+fn quantize_values(row: &[f32], out: &mut [u8], scale: f32, isa: Isa) {
+    assert!(
+        out.len() >= row.len(),
+        "quantize: output shorter than the row"
+    );
+    match isa {
+        // SAFETY: the CPU has AVX-512 F and BW (what `Isa::Avx512` is detected from), and
+        // `out` holds at least `row.len()` bytes.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::quantize_avx512(row, out, scale) },
+        // SAFETY: the CPU has AVX2; as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::quantize_avx2(row, out, scale) },
+        _ => quantize_values_portable(row, out, scale),
+    }
+}
+
+/// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / 127.5`
+/// (written to `scale`); the padding past the row is the value 0.
+fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32) {
+    let mut max = 0.0f32;
+    max_abs(row, &mut max);
+    let s = scale_for(max);
+    *scale = s;
+    quantize_values(row, out, s, isa());
+    out[row.len()..].fill(OFFSET as u8);
+}
 
 /// Rows of `x` quantized: unsigned bytes `q + 128` (each row padded with the value 0 to
 /// whole groups of 4) and one scale per row.
@@ -502,6 +531,58 @@ mod x86 {
         }
     }
 
+    /// `round(v / scale)` clamped to `[-128, 127]`, plus 128, for each value: the portable
+    /// rule exactly (`vdivps`, then round to nearest even; a NaN becomes 0 as `as i32` makes it).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn quantize_avx512(row: &[f32], out: &mut [u8], scale: f32) {
+        let s = _mm512_set1_ps(scale);
+        let (lo, hi) = (_mm512_set1_ps(-128.0), _mm512_set1_ps(127.0));
+        let offset = _mm512_set1_epi32(super::OFFSET);
+        let mut chunks = row.chunks_exact(16);
+        let mut dst = out.as_mut_ptr();
+        for chunk in &mut chunks {
+            let q = _mm512_div_ps(_mm512_loadu_ps(chunk.as_ptr()), s);
+            let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(q, q);
+            let q = _mm512_maskz_mov_ps(ordered, _mm512_max_ps(_mm512_min_ps(q, hi), lo));
+            let i =
+                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
+            let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(i, offset));
+            _mm_storeu_si128(dst.cast(), bytes);
+            dst = dst.add(16);
+        }
+        let done = row.len() - chunks.remainder().len();
+        super::quantize_values_portable(chunks.remainder(), &mut out[done..], scale);
+    }
+
+    /// As [`quantize_avx512`], with AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn quantize_avx2(row: &[f32], out: &mut [u8], scale: f32) {
+        let s = _mm256_set1_ps(scale);
+        let (lo, hi) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
+        let offset = _mm256_set1_epi32(super::OFFSET);
+        // After the two packs the 4-byte groups are a0 b0 c0 d0 | a1 b1 c1 d1.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let eight = |p: *const f32| {
+            let q = _mm256_div_ps(_mm256_loadu_ps(p), s);
+            let ordered = _mm256_cmp_ps::<_CMP_ORD_Q>(q, q);
+            let q = _mm256_and_ps(ordered, _mm256_max_ps(_mm256_min_ps(q, hi), lo));
+            let q = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
+            _mm256_add_epi32(_mm256_cvtps_epi32(q), offset)
+        };
+        let mut chunks = row.chunks_exact(32);
+        let mut dst = out.as_mut_ptr();
+        for chunk in &mut chunks {
+            let p = chunk.as_ptr();
+            let ab = _mm256_packs_epi32(eight(p), eight(p.add(8)));
+            let cd = _mm256_packs_epi32(eight(p.add(16)), eight(p.add(24)));
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), order);
+            _mm256_storeu_si256(dst.cast(), bytes);
+            dst = dst.add(32);
+        }
+        let done = row.len() - chunks.remainder().len();
+        super::quantize_values_portable(chunks.remainder(), &mut out[done..], scale);
+    }
+
     /// Rows `row..row + m` by one block, with `vpmaddubsw` and `vpmaddwd`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2_tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
@@ -629,6 +710,46 @@ mod tests {
                 assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
             }
         }
+    }
+
+    #[test]
+    fn every_quantizer_this_cpu_has_matches_the_portable_one_byte_for_byte() {
+        // Ties (x.5 steps), the clamp at both ends, zeros, NaN and infinities, at lengths
+        // around both vector widths.
+        let scale = 0.25f32;
+        let mut special: Vec<f32> = (-140..140).map(|k| k as f32 * 0.125).collect();
+        special.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            1e30,
+            -1e30,
+        ]);
+        special.extend(values(300, 4).iter().map(|v| v * 40.0));
+        for isa_level in [Isa::Avx2, Isa::Avx512] {
+            if isa_level > super::super::isa::isa() {
+                eprintln!("{isa_level:?}: not on this CPU");
+                continue;
+            }
+            for len in [0, 1, 15, 16, 17, 31, 32, 33, 100, special.len()] {
+                let row = &special[..len];
+                let mut expected = vec![0u8; len];
+                let mut got = vec![0u8; len];
+                quantize_values_portable(row, &mut expected, scale);
+                quantize_values(row, &mut got, scale, isa_level);
+                assert_eq!(got, expected, "{isa_level:?}, {len} values");
+            }
+        }
+        // The portable rule itself: ties to even, clamped, NaN to 0.
+        let mut bytes = [0u8; 6];
+        quantize_values_portable(
+            &[0.125, 0.375, -0.375, 100.0, -100.0, f32::NAN],
+            &mut bytes,
+            scale,
+        );
+        let q: Vec<i32> = bytes.iter().map(|&b| i32::from(b) - OFFSET).collect();
+        assert_eq!(q, [0, 2, -2, 127, -128, 0]);
     }
 
     #[test]
