@@ -67,10 +67,17 @@ impl PackedInt8 {
         for scale in &mut scales[..d_out] {
             *scale = scale_for(*scale);
         }
+        let mut by_input = vec![0i8; d_in * d_out];
+        for (row, out) in weight
+            .chunks_exact(d_out.max(1))
+            .zip(by_input.chunks_exact_mut(d_out.max(1)))
+        {
+            quantize_by_column(row, &scales[..d_out], out);
+        }
         let mut values = vec![0i8; d_in * d_out];
-        for (k, row) in weight.chunks_exact(d_out.max(1)).enumerate() {
-            for (n, &w) in row.iter().enumerate() {
-                values[n * d_in + k] = quantize_value(w, scales[n]) as i8;
+        for (k, row) in by_input.chunks_exact(d_out.max(1)).enumerate() {
+            for (n, &v) in row.iter().enumerate() {
+                values[n * d_in + k] = v;
             }
         }
         Self::from_quantized(&values, scales, d_in, d_out)
@@ -198,6 +205,16 @@ fn max_abs_body(row: &[f32], max: &mut f32) {
         .fold(0.0f32, |m, v| m.max(v.abs()));
     *max = lanes.iter().fold(tail, |m, v| m.max(*v));
 }
+
+dispatch!(
+    /// One row of a `[d_in, d_out]` weight quantized with each column's scale (compiled per
+    /// instruction set so the rounding is one instruction, not a libm call: it runs over every
+    /// weight when a model loads).
+    quantize_by_column(row: &[f32], scales: &[f32], out: &mut [i8]) {
+    for ((q, &w), &scale) in out.iter_mut().zip(row).zip(scales) {
+        *q = quantize_value(w, scale) as i8;
+    }
+});
 
 dispatch!(
     /// The largest magnitude in `row` (NaNs ignored), written to `max`.
