@@ -355,13 +355,47 @@ pub fn int8_linear(
     out: &mut [f32],
     kernel: Int8Kernel,
 ) {
-    let (d_in, d_out) = (weight.d_in, weight.d_out);
-    assert_eq!(x.len(), rows * d_in, "int8_linear: x is not rows x d_in");
     assert_eq!(
         out.len(),
-        rows * d_out,
+        rows * weight.d_out,
         "int8_linear: out is not rows x d_out"
     );
+    // SAFETY: `out` holds `rows · d_out` floats.
+    unsafe { int8_linear_into(x, rows, weight, bias, out.as_mut_ptr(), kernel) }
+}
+
+/// As [`int8_linear`], into a new `[rows, d_out]` vector: the output is written once, by the
+/// kernels, without first being zeroed (that fill was 5–7% of a BERT-base int8 forward).
+pub fn int8_linear_to_vec(
+    x: &[f32],
+    rows: usize,
+    weight: &PackedInt8,
+    bias: Option<&[f32]>,
+    kernel: Int8Kernel,
+) -> Vec<f32> {
+    let len = rows * weight.d_out;
+    let mut out = Vec::<f32>::with_capacity(len);
+    // SAFETY: the spare capacity holds `len` floats; the kernels write every one of them (each
+    // row, each column below `d_out`) before the length is set, and read none.
+    unsafe {
+        int8_linear_into(x, rows, weight, bias, out.as_mut_ptr(), kernel);
+        out.set_len(len);
+    }
+    out
+}
+
+/// The product into `out`, which must have room for `rows · d_out` floats; every one of them
+/// is written, none is read.
+unsafe fn int8_linear_into(
+    x: &[f32],
+    rows: usize,
+    weight: &PackedInt8,
+    bias: Option<&[f32]>,
+    out: *mut f32,
+    kernel: Int8Kernel,
+) {
+    let (d_in, d_out) = (weight.d_in, weight.d_out);
+    assert_eq!(x.len(), rows * d_in, "int8_linear: x is not rows x d_in");
     assert!(
         kernel.is_supported(),
         "int8_linear: {kernel:?} is not supported here"
@@ -379,7 +413,7 @@ pub fn int8_linear(
         rows: &quantized,
         weight,
         bias: &padded_bias,
-        out: OutPtr(out.as_mut_ptr()),
+        out: OutPtr(out),
     };
     // Tasks: 32 rows by 6 blocks (96 columns, two VNNI tiles wide), small enough for two threads to share a
     // batch of one sequence and large enough to keep a weight panel in cache.
@@ -723,6 +757,14 @@ mod tests {
                 let expected = run(Int8Kernel::Portable, rows, d_in, d_out);
                 let got = run(kernel, rows, d_in, d_out);
                 assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
+                let x = values(rows * d_in, 1);
+                let packed = PackedInt8::quantize(&values(d_in * d_out, 2), d_in, d_out);
+                let bias = values(d_out, 3);
+                let fresh = int8_linear_to_vec(&x, rows, &packed, Some(&bias), kernel);
+                assert_eq!(
+                    fresh, expected,
+                    "{kernel:?} {rows}x{d_in}x{d_out}, into a new vector"
+                );
             }
         }
     }
