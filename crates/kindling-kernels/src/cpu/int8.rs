@@ -345,55 +345,17 @@ struct Product<'a> {
     out: OutPtr,
 }
 
-/// `out = quantize(x) · W + bias`, `x` row-major `[rows, d_in]`, `out` `[rows, d_out]`, with
-/// `kernel` (which must be supported: see [`Int8Kernel::is_supported`]).
+/// `quantize(x) · W + bias`, `x` row-major `[rows, d_in]`, into a new `[rows, d_out]` vector,
+/// with `kernel` (which must be supported: see [`Int8Kernel::is_supported`]). The output is
+/// written once, by the kernels, without first being zeroed (that fill was 5–7% of a
+/// BERT-base int8 forward).
 pub fn int8_linear(
-    x: &[f32],
-    rows: usize,
-    weight: &PackedInt8,
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    kernel: Int8Kernel,
-) {
-    assert_eq!(
-        out.len(),
-        rows * weight.d_out,
-        "int8_linear: out is not rows x d_out"
-    );
-    // SAFETY: `out` holds `rows · d_out` floats.
-    unsafe { int8_linear_into(x, rows, weight, bias, out.as_mut_ptr(), kernel) }
-}
-
-/// As [`int8_linear`], into a new `[rows, d_out]` vector: the output is written once, by the
-/// kernels, without first being zeroed (that fill was 5–7% of a BERT-base int8 forward).
-pub fn int8_linear_to_vec(
     x: &[f32],
     rows: usize,
     weight: &PackedInt8,
     bias: Option<&[f32]>,
     kernel: Int8Kernel,
 ) -> Vec<f32> {
-    let len = rows * weight.d_out;
-    let mut out = Vec::<f32>::with_capacity(len);
-    // SAFETY: the spare capacity holds `len` floats; the kernels write every one of them (each
-    // row, each column below `d_out`) before the length is set, and read none.
-    unsafe {
-        int8_linear_into(x, rows, weight, bias, out.as_mut_ptr(), kernel);
-        out.set_len(len);
-    }
-    out
-}
-
-/// The product into `out`, which must have room for `rows · d_out` floats; every one of them
-/// is written, none is read.
-unsafe fn int8_linear_into(
-    x: &[f32],
-    rows: usize,
-    weight: &PackedInt8,
-    bias: Option<&[f32]>,
-    out: *mut f32,
-    kernel: Int8Kernel,
-) {
     let (d_in, d_out) = (weight.d_in, weight.d_out);
     assert_eq!(x.len(), rows * d_in, "int8_linear: x is not rows x d_in");
     assert!(
@@ -401,8 +363,10 @@ unsafe fn int8_linear_into(
         "int8_linear: {kernel:?} is not supported here"
     );
     if rows == 0 || d_out == 0 {
-        return;
+        return Vec::new();
     }
+    let len = rows * d_out;
+    let mut out = Vec::<f32>::with_capacity(len);
     let quantized = quantize_rows(x, rows, d_in, weight.groups);
     let blocks = d_out.div_ceil(BLOCK);
     let mut padded_bias = vec![0.0f32; blocks * BLOCK];
@@ -413,10 +377,10 @@ unsafe fn int8_linear_into(
         rows: &quantized,
         weight,
         bias: &padded_bias,
-        out: OutPtr(out),
+        out: OutPtr(out.as_mut_ptr()),
     };
-    // Tasks: 32 rows by 6 blocks (96 columns, two VNNI tiles wide), small enough for two threads to share a
-    // batch of one sequence and large enough to keep a weight panel in cache.
+    // Tasks: 32 rows by 6 blocks (96 columns, two VNNI tiles wide), small enough for two
+    // threads to share a batch of one sequence and large enough to keep a weight panel in cache.
     const TASK_ROWS: usize = 32;
     const TASK_BLOCKS: usize = 6;
     let row_tasks = rows.div_ceil(TASK_ROWS);
@@ -432,6 +396,10 @@ unsafe fn int8_linear_into(
     } else {
         (0..row_tasks * block_tasks).for_each(run);
     }
+    // SAFETY: the tasks cover every row and every column below `d_out`, and each kernel writes
+    // all of its tile's (reading none), so the `len` floats of spare capacity are initialized.
+    unsafe { out.set_len(len) };
+    out
 }
 
 fn run_task(
@@ -729,12 +697,9 @@ mod tests {
 
     fn run(kernel: Int8Kernel, rows: usize, d_in: usize, d_out: usize) -> Vec<f32> {
         let x = values(rows * d_in, 1);
-        let w = values(d_in * d_out, 2);
+        let packed = PackedInt8::quantize(&values(d_in * d_out, 2), d_in, d_out);
         let bias = values(d_out, 3);
-        let packed = PackedInt8::quantize(&w, d_in, d_out);
-        let mut out = vec![0.0f32; rows * d_out];
-        int8_linear(&x, rows, &packed, Some(&bias), &mut out, kernel);
-        out
+        int8_linear(&x, rows, &packed, Some(&bias), kernel)
     }
 
     const SHAPES: [(usize, usize, usize); 6] = [
@@ -757,14 +722,6 @@ mod tests {
                 let expected = run(Int8Kernel::Portable, rows, d_in, d_out);
                 let got = run(kernel, rows, d_in, d_out);
                 assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
-                let x = values(rows * d_in, 1);
-                let packed = PackedInt8::quantize(&values(d_in * d_out, 2), d_in, d_out);
-                let bias = values(d_out, 3);
-                let fresh = int8_linear_to_vec(&x, rows, &packed, Some(&bias), kernel);
-                assert_eq!(
-                    fresh, expected,
-                    "{kernel:?} {rows}x{d_in}x{d_out}, into a new vector"
-                );
             }
         }
     }
@@ -869,8 +826,7 @@ mod tests {
         let packed = PackedInt8::quantize(&w, d_in, d_out);
         let x = [vec![0.0f32; d_in], values(d_in, 8)].concat();
         let bias = [0.5f32, -1.0, 2.0];
-        let mut out = vec![0.0f32; 2 * d_out];
-        int8_linear(&x, 2, &packed, Some(&bias), &mut out, Int8Kernel::detect());
+        let out = int8_linear(&x, 2, &packed, Some(&bias), Int8Kernel::detect());
         assert_eq!(&out[..3], &bias);
         assert_eq!(out[4], -1.0);
     }

@@ -23,7 +23,7 @@ use super::cpu::attention::{
     attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
-use super::cpu::int8::{Int8Kernel, int8_linear_to_vec};
+use super::cpu::int8::{Int8Kernel, int8_linear};
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
@@ -258,7 +258,7 @@ pub fn linear_int8<const D: usize>(
         packed.d_in()
     );
     let rows = dims[..D - 1].iter().product::<usize>();
-    let mut out = int8_linear_to_vec(
+    let mut out = int8_linear(
         values(&x),
         rows,
         packed,
