@@ -41,6 +41,7 @@ pub mod attention;
 pub mod dropout;
 pub mod int8;
 pub mod isa;
+pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub mod rotary;

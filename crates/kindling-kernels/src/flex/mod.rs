@@ -204,7 +204,7 @@ pub fn linear<const D: usize>(
         // SAFETY: `out` is rows × d_out, `x` rows × d_in and `weight` d_in × d_out, all
         // row-major and contiguous, as the strides say.
         unsafe {
-            gemm::gemm(
+            super::cpu::matmul::gemm_f32(
                 rows,
                 d_out,
                 d_in,
@@ -220,9 +220,6 @@ pub fn linear<const D: usize>(
                 d_out as isize,
                 1.0,
                 1.0,
-                false,
-                false,
-                false,
                 parallelism,
             );
         }

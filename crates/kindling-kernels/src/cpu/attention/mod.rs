@@ -6,10 +6,11 @@
 //! reads its columns through strides (the matrix kernel packs its operands anyway) and writes
 //! its context straight into the merged `[batch, seq, hidden]` output.
 
-use gemm::{Parallelism, gemm};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::dropout::apply_dropout;
+use super::matmul::gemm_f32;
 use super::softmax::{softmax_backward_rows, softmax_rows, softmax_rows_unnormalized};
 
 mod banded;
@@ -103,7 +104,7 @@ unsafe fn product_into(
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        gemm(
+        gemm_f32(
             m,
             n,
             k,
@@ -119,9 +120,6 @@ unsafe fn product_into(
             rhs.rs,
             if accumulate { 1.0 } else { 0.0 },
             scale,
-            false,
-            false,
-            false,
             Parallelism::None,
         );
     }
