@@ -197,6 +197,16 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
 
     let extra = extra_backends(ci, python.as_deref(), &mut skipped)?;
 
+    // The downstream project's lock file must list every dependency of the crates it uses; it
+    // runs last with `--locked`, so a stale lock is caught here in a second, not after the suite.
+    run_step(
+        "the downstream project's lock file is current (examples/downstream/Cargo.lock)",
+        cargo()
+            .current_dir(root.join("examples").join("downstream"))
+            .args(["tree", "--locked", "--depth", "0"])
+            .stdout(Stdio::null()),
+    )?;
+
     if !args.no_lint {
         run_step(
             "cargo fmt --check",
