@@ -10,14 +10,17 @@
 //! integers, so their outputs are bit-for-bit equal:
 //! - AVX-512 VNNI: `vpdpbusd` multiplies the unsigned bytes by the signed weights, four at a
 //!   time, into int32, and `128 · Σ_k w` is taken back off each column.
-//! - AVX2: `vpmaddubsw` on `|q|` and `w · sign(q)`, then `vpmaddwd` into int32. With `w`
-//!   clamped to `-127` in the register every pair of products fits 16 bits (`w · sign(q)`
-//!   would wrap for `-128`); the few `-128` weights (a column's largest magnitude when it is
-//!   negative) add their missing `-q` from a list made at packing.
+//! - AVX2: both sides widened to int16 (the weights once, the activations per product), then
+//!   `vpmaddwd` multiplies pairs of inputs and adds them into int32: 16 products an
+//!   instruction, none of which can saturate (the 8-bit `vpmaddubsw` could, and making it
+//!   exact cost more instructions than the widening saves).
 //! - a portable loop, the reference and the fallback.
 //!
 //! The weights are packed once, in blocks of 16 output columns, 4 inputs per column, the order
-//! in which both SIMD kernels read them.
+//! in which the VNNI kernel reads them; the AVX2 kernel's int16 copy (2 inputs per column) is
+//! made the first time it runs.
+
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -25,8 +28,9 @@ use super::isa::{Isa, isa};
 
 /// Output columns per packed block (one AVX-512 register of int32).
 const BLOCK: usize = 16;
-/// Rows one AVX2 kernel call computes.
-const TILE_ROWS: usize = 4;
+/// Rows one AVX2 kernel call computes: 6 rows by one block is 12 accumulators, 2 weight
+/// registers and a broadcast, inside the 16 registers.
+const TILE_ROWS: usize = 6;
 /// Rows one VNNI kernel call computes: 8 rows by 3 blocks is 24 accumulators, 3 weight
 /// registers and a broadcast, inside the 32 registers, and the 3 blocks' weights (`48 · d_in`
 /// bytes) with 8 rows of activations stay in L1 for `d_in` up to about 768.
@@ -45,9 +49,9 @@ pub struct PackedInt8 {
     data: Vec<i8>,
     /// Per column (padded to whole blocks): `Σ_k w[k][n]`, for the VNNI offset of 128.
     column_sums: Vec<i32>,
-    /// Per column: the inputs `k` whose weight is `-128`, which the AVX2 kernel clamps to
-    /// `-127` and corrects afterwards.
-    minus_128: Vec<Vec<u32>>,
+    /// `data` widened to int16 for the AVX2 kernel, `[block][pair][column in block][input in
+    /// pair]`, made on its first use (a CPU with VNNI never needs it).
+    wide: OnceLock<Vec<i16>>,
     /// Per column (padded with zeros): the scale that maps int8 back to float.
     scales: Vec<f32>,
 }
@@ -93,14 +97,10 @@ impl PackedInt8 {
         scales[d_out..].fill(0.0);
         let mut data = vec![0i8; blocks * groups * BLOCK * 4];
         let mut column_sums = vec![0i32; blocks * BLOCK];
-        let mut minus_128 = vec![Vec::new(); blocks * BLOCK];
         for n in 0..d_out {
             let (block, column) = (n / BLOCK, n % BLOCK);
             let row = &values[n * d_in..(n + 1) * d_in];
             column_sums[n] = row.iter().map(|&v| i32::from(v)).sum();
-            minus_128[n] = (0..d_in as u32)
-                .filter(|&k| row[k as usize] == i8::MIN)
-                .collect();
             for (k, &v) in row.iter().enumerate() {
                 data[((block * groups + k / 4) * BLOCK + column) * 4 + k % 4] = v;
             }
@@ -111,9 +111,30 @@ impl PackedInt8 {
             groups,
             data,
             column_sums,
-            minus_128,
+            wide: OnceLock::new(),
             scales,
         }
+    }
+
+    /// The values as int16 in the AVX2 kernel's order: each group of 4 inputs of a block
+    /// (`[column][4]`) becomes two pairs (`[pair][column][2]`), so one 32-byte load holds 8
+    /// columns' pair.
+    fn wide(&self) -> &[i16] {
+        self.wide.get_or_init(|| {
+            let mut wide = vec![0i16; self.data.len()];
+            for (group, out) in self
+                .data
+                .chunks_exact(BLOCK * 4)
+                .zip(wide.chunks_exact_mut(BLOCK * 4))
+            {
+                for (column, four) in group.chunks_exact(4).enumerate() {
+                    for (t, &v) in four.iter().enumerate() {
+                        out[((t / 2) * BLOCK + column) * 2 + t % 2] = i16::from(v);
+                    }
+                }
+            }
+            wide
+        })
     }
 
     /// Input width.
@@ -165,9 +186,12 @@ impl PackedInt8 {
         }
     }
 
-    /// Bytes held (the packed values and the per-column vectors).
+    /// Bytes held (the packed values, their int16 copy once the AVX2 kernel made it, and the
+    /// per-column vectors).
     pub fn bytes(&self) -> usize {
-        self.data.len() + 4 * (self.column_sums.len() + self.scales.len())
+        self.data.len()
+            + self.wide.get().map_or(0, |wide| 2 * wide.len())
+            + 4 * (self.column_sums.len() + self.scales.len())
     }
 }
 
@@ -295,7 +319,7 @@ fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> Quantize
 pub enum Int8Kernel {
     /// AVX-512 with VNNI (`vpdpbusd`).
     Avx512Vnni,
-    /// AVX2 (`vpmaddubsw` + `vpmaddwd`).
+    /// AVX2 (`vpmaddwd` on int16).
     Avx2,
     /// Plain Rust.
     Portable,
@@ -340,6 +364,10 @@ unsafe impl Sync for OutPtr {}
 struct Product<'a> {
     rows: &'a QuantizedRows,
     weight: &'a PackedInt8,
+    /// For the AVX2 kernel: the rows' values as int16 `q` (the stride of `rows`) and the
+    /// weight's int16 copy; empty for the other kernels.
+    wide_rows: &'a [i16],
+    wide_weight: &'a [i16],
     /// The bias, padded to whole blocks (zeros when the layer has none).
     bias: &'a [f32],
     out: OutPtr,
@@ -373,9 +401,21 @@ pub fn int8_linear(
     if let Some(bias) = bias {
         padded_bias[..d_out].copy_from_slice(&bias[..d_out]);
     }
+    let (wide_rows, wide_weight) = if kernel == Int8Kernel::Avx2 {
+        let q: Vec<i16> = quantized
+            .values
+            .iter()
+            .map(|&v| i16::from(v) - OFFSET as i16)
+            .collect();
+        (q, weight.wide())
+    } else {
+        (Vec::new(), &[][..])
+    };
     let product = Product {
         rows: &quantized,
         weight,
+        wide_rows: &wide_rows,
+        wide_weight,
         bias: &padded_bias,
         out: OutPtr(out.as_mut_ptr()),
     };
@@ -428,9 +468,13 @@ fn run_task(
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx2 => {
             for block in blocks {
+                // The rows split into tiles of nearly equal height (32 is 6+6+5+5+5+5, not
+                // 6+6+6+6+6+2, whose last tile would load each weight for only 2 rows).
+                let mut tiles = rows.len().div_ceil(TILE_ROWS);
                 let mut row = rows.start;
                 while row < rows.end {
-                    let m = (rows.end - row).min(TILE_ROWS);
+                    let m = (rows.end - row).div_ceil(tiles);
+                    tiles -= 1;
                     // SAFETY: the CPU has AVX2 and FMA (checked by the caller); as above.
                     unsafe { x86::avx2_tile(product, row, m, block) };
                     row += m;
@@ -454,6 +498,7 @@ fn portable_tile(product: &Product<'_>, row: usize, block: usize) {
         weight,
         bias,
         out,
+        ..
     } = product;
     let x = &rows.values[row * rows.stride..(row + 1) * rows.stride];
     let panel = &weight.data[block * weight.groups * BLOCK * 4..][..weight.groups * BLOCK * 4];
@@ -600,10 +645,12 @@ mod x86 {
         super::quantize_values_portable(chunks.remainder(), &mut out[done..], scale);
     }
 
-    /// Rows `row..row + m` by one block, with `vpmaddubsw` and `vpmaddwd`.
+    /// Rows `row..row + m` by one block, with `vpmaddwd` on int16.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2_tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
         match m {
+            6 => avx2::<6>(p, row, block),
+            5 => avx2::<5>(p, row, block),
             4 => avx2::<4>(p, row, block),
             3 => avx2::<3>(p, row, block),
             2 => avx2::<2>(p, row, block),
@@ -615,41 +662,21 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn avx2<const M: usize>(p: &Product<'_>, row: usize, block: usize) {
         let w = p.weight;
-        let base = w.data.as_ptr().add(block * w.groups * BLOCK * 4);
-        let x = p.rows.values.as_ptr().add(row * p.rows.stride);
-        let ones = _mm256_set1_epi16(1);
-        let flip = _mm256_set1_epi8(-128);
-        let floor = _mm256_set1_epi8(-127);
+        let pairs = w.groups * 2;
+        let base = p.wide_weight.as_ptr().add(block * pairs * BLOCK * 2);
+        let stride = p.rows.stride;
+        let x = p.wide_rows.as_ptr().add(row * stride);
         let mut acc = [[_mm256_setzero_si256(); 2]; M];
-        for g in 0..w.groups {
-            let lo = _mm256_max_epi8(_mm256_loadu_si256(base.add(g * BLOCK * 4).cast()), floor);
-            let hi = _mm256_max_epi8(
-                _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast()),
-                floor,
-            );
+        for k in 0..pairs {
+            let lo = _mm256_loadu_si256(base.add(k * BLOCK * 2).cast());
+            let hi = _mm256_loadu_si256(base.add(k * BLOCK * 2 + 16).cast());
             for (i, acc) in acc.iter_mut().enumerate() {
-                let four = x
-                    .add(i * p.rows.stride + g * 4)
-                    .cast::<i32>()
-                    .read_unaligned();
-                // The stored byte is q + 128: flipping the top bit gives q back.
-                let xs = _mm256_xor_si256(_mm256_set1_epi32(four), flip);
-                let magnitude = _mm256_abs_epi8(xs);
-                for (acc, ws) in acc.iter_mut().zip([lo, hi]) {
-                    // |q| · (w · sign q) = q · w, each at most 128 · 127, so the pairs fit.
-                    let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(ws, xs));
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
-                }
-            }
-        }
-        // The clamped -128 weights: each is short of one more -q.
-        let mut fix = [[0i32; BLOCK]; M];
-        for column in 0..BLOCK {
-            for &k in &w.minus_128[block * BLOCK + column] {
-                for (i, fix) in fix.iter_mut().enumerate() {
-                    let q = i32::from(*x.add(i * p.rows.stride + k as usize)) - super::OFFSET;
-                    fix[column] -= q;
-                }
+                // Inputs 2k and 2k + 1 of row i in every lane: each lane's product is
+                // q0 · w0 + q1 · w1, at most 2 · 128 · 128, exact in int32.
+                let two = x.add(i * stride + 2 * k).cast::<i32>().read_unaligned();
+                let xs = _mm256_set1_epi32(two);
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xs, lo));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xs, hi));
             }
         }
         let n0 = block * BLOCK;
@@ -662,8 +689,7 @@ mod x86 {
             let scales = _mm256_loadu_ps(w.scales.as_ptr().add(start));
             let bias = _mm256_loadu_ps(p.bias.as_ptr().add(start));
             for (i, acc) in acc.iter().enumerate() {
-                let fix = _mm256_loadu_si256(fix[i].as_ptr().add(half * 8).cast());
-                let exact = _mm256_cvtepi32_ps(_mm256_add_epi32(acc[half], fix));
+                let exact = _mm256_cvtepi32_ps(acc[half]);
                 let scale = _mm256_mul_ps(_mm256_set1_ps(p.rows.scales[row + i]), scales);
                 let value = _mm256_fmadd_ps(exact, scale, bias);
                 let dst = p.out.0.add((row + i) * w.d_out + start);
