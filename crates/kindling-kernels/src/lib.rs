@@ -54,7 +54,8 @@ pub fn is_flex_device(device: &Device) -> bool {
     }
 }
 
-/// `layer.forward(x)`: on Flex one matrix product over all rows onto the bias.
+/// `layer.forward(x)`: on Flex one matrix product over all rows onto the bias (in training
+/// too, with one backward node for the input, weight and bias gradients).
 ///
 /// A layer [`quantize_linears`] made int8 runs the int8 kernel on Flex float32 inputs.
 pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
@@ -65,6 +66,11 @@ pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
     };
     #[cfg(feature = "flex")]
     let x = match flex::linear(x, layer, false) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_autodiff(x, layer) {
         Ok(out) => return out,
         Err(x) => x,
     };
@@ -109,6 +115,11 @@ pub fn linear_gelu<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
     #[cfg(feature = "flex")]
     let x = match flex::linear(x, layer, true) {
         Ok(out) => return out,
+        Err(x) => x,
+    };
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_autodiff(x, layer) {
+        Ok(out) => return gelu(out),
         Err(x) => x,
     };
     gelu(linear_rows(x, layer))

@@ -12,14 +12,14 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::nn::LayerNorm;
+use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::{
-    AttentionInputs, BiasParts, NORM_ROWS, contiguous, dropout_draw, from_vec, gelu_in_parallel,
-    map_in_place, values,
+    AttentionInputs, BiasParts, NORM_ROWS, Operand, contiguous, dropout_draw, from_vec,
+    gelu_in_parallel, linear_values, map_in_place, product_into, values,
 };
 use crate::AttentionBias;
 use crate::cpu::activation::gelu_backward_in_place;
@@ -337,6 +337,143 @@ pub fn layer_norm_autodiff<const D: usize>(
     Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
 }
 
+/// What a linear layer's backward needs from its forward pass.
+#[derive(Debug, Clone)]
+struct LinearState {
+    /// The input, contiguous, `[.., d_in]`.
+    input: FlexTensor,
+    /// The weight, contiguous, `[d_in, d_out]`.
+    weight: FlexTensor,
+}
+
+/// The backward of `x · W (+ b)`: parents `x`, `W` and, when `N` is 3, `b`.
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<const N: usize> Backward<Flex, N> for LinearBackward {
+    type State = LinearState;
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let LinearState { input, weight } = ops.state;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let shape = weight.layout().shape().to_vec();
+        let [d_in, d_out] = [shape[0], shape[1]];
+        let g = values(&grad);
+        let rows = g.len().checked_div(d_out).unwrap_or(0);
+        let parents = ops.parents;
+        if let Some(node) = &parents[0] {
+            // dx = g · Wᵀ, the weight read transposed in place.
+            let mut dx = vec![0.0f32; rows * d_in];
+            product_into(
+                &mut dx,
+                false,
+                [rows, d_in, d_out],
+                Operand::rows(g, d_out),
+                Operand::transposed(values(&weight), d_out),
+            );
+            grads.register::<Flex>(node.id, from_vec(dx, input.layout().shape().to_vec()));
+        }
+        if let Some(node) = &parents[1] {
+            // dW = xᵀ · g: one product over every row of the batch.
+            let mut dw = vec![0.0f32; d_in * d_out];
+            product_into(
+                &mut dw,
+                false,
+                [d_in, d_out, rows],
+                Operand::transposed(values(&input), d_in),
+                Operand::rows(g, d_out),
+            );
+            grads.register::<Flex>(node.id, from_vec(dw, shape));
+        }
+        if let Some(Some(node)) = parents.get(2) {
+            const ROWS: usize = 256;
+            let db = g
+                .par_chunks(ROWS * d_out.max(1))
+                .map(|chunk| {
+                    let mut sums = vec![0.0f32; d_out];
+                    for row in chunk.chunks_exact(d_out.max(1)) {
+                        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                    }
+                    sums
+                })
+                .reduce(
+                    || vec![0.0f32; d_out],
+                    |mut a, b| {
+                        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                        a
+                    },
+                );
+            grads.register::<Flex>(node.id, from_vec(db, vec![d_out]));
+        }
+    }
+}
+
+/// `layer.forward(x)` on autodiff Flex tensors (training): the forward is one product over
+/// every row onto the bias, and one backward node gives `x`, the weight and the bias their
+/// gradients, each one product (or one column sum) over all rows, with kindling's float32
+/// product, so `KINDLING_ISA` lowers training's products too.
+pub fn linear_autodiff<const D: usize>(
+    x: Tensor<D>,
+    layer: &Linear,
+) -> Result<Tensor<D>, Tensor<D>> {
+    let Ok(weight) = autodiff32(layer.weight.val()) else {
+        return Err(x);
+    };
+    let bias = match layer.bias.as_ref().map(|b| autodiff32(b.val())) {
+        None => None,
+        Some(Ok(bias)) => Some(bias),
+        Some(Err(_)) => return Err(x),
+    };
+    let x = autodiff32(x)?;
+    let input = contiguous(x.primitive().clone());
+    let weight_values = contiguous(weight.primitive().clone());
+    let mut dims = input.layout().shape().to_vec();
+    let shape = weight_values.layout().shape().to_vec();
+    let (d_in, [w_in, d_out]) = (dims[D - 1], [shape[0], shape[1]]);
+    let bias_values = bias.as_ref().map(|b| contiguous(b.primitive().clone()));
+    if w_in != d_in
+        || bias_values
+            .as_ref()
+            .is_some_and(|b| b.layout().num_elements() != d_out)
+    {
+        // Burn's own forward reports the mismatch.
+        return Err(Tensor::from_primitive::<Autodiff<Flex>>(x));
+    }
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let out = linear_values(
+        values(&input),
+        rows,
+        values(&weight_values),
+        [d_in, d_out],
+        bias_values.as_ref().map(values),
+    );
+    dims[D - 1] = d_out;
+    let out = from_vec(out, dims);
+    let state = || LinearState {
+        input,
+        weight: weight_values,
+    };
+    let out = match bias {
+        Some(bias) => match LinearBackward
+            .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+        None => match LinearBackward
+            .prepare::<NoCheckpointing>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +481,22 @@ mod tests {
     fn qkv(device: &Device) -> AttentionInputs {
         let x = || Tensor::<3>::ones([1, 3, 4], device).require_grad();
         (x(), x(), x())
+    }
+
+    #[test]
+    fn a_linear_layer_trains_through_the_kernel_with_or_without_a_bias() {
+        let device = Device::flex().autodiff();
+        for bias in [true, false] {
+            let layer = burn::nn::LinearConfig::new(4, 3)
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<3>::ones([2, 5, 4], &device).require_grad();
+            let out = linear_autodiff(x, &layer).expect("the kernel takes autodiff Flex tensors");
+            assert_eq!(out.dims(), [2, 5, 3]);
+        }
+        let inference = burn::nn::LinearConfig::new(4, 3).init(&Device::flex());
+        let x = Tensor::<2>::ones([2, 4], &Device::flex());
+        assert!(linear_autodiff(x, &inference).is_err());
     }
 
     #[test]

@@ -160,10 +160,127 @@ fn bias32(layer: &Linear) -> Result<Option<FlexTensor>, ()> {
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_MIN_PRODUCT: usize = 1 << 20;
 
-/// `x · weight + bias`, then GELU when `gelu` is set, as one matrix product over every row of
-/// `x` (Burn's batched form repacks the weight once per sequence) that accumulates onto the
-/// bias, which is already in the output (no separate pass adds it).
+/// One operand of [`product_into`]: its values and its column and row strides.
+pub(super) struct Operand<'a> {
+    values: &'a [f32],
+    column_stride: usize,
+    row_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major `[rows, width]` matrix.
+    pub(super) fn rows(values: &'a [f32], width: usize) -> Self {
+        Self {
+            values,
+            column_stride: 1,
+            row_stride: width,
+        }
+    }
+
+    /// The transpose of a row-major `[.., width]` matrix, read in place.
+    pub(super) fn transposed(values: &'a [f32], width: usize) -> Self {
+        Self {
+            values,
+            column_stride: width,
+            row_stride: 1,
+        }
+    }
+
+    /// Whether every element of a `rows × columns` view lies inside the values.
+    fn holds(&self, rows: usize, columns: usize) -> bool {
+        rows == 0
+            || columns == 0
+            || (rows - 1) * self.row_stride + (columns - 1) * self.column_stride < self.values.len()
+    }
+}
+
+/// `out (m × n, row-major) = [out +] lhs (m × k) · rhs (k × n)` with kindling's float32
+/// product (which `KINDLING_ISA` lowers), on the thread pool when it is large.
+///
+/// # Panics
+/// When an operand or `out` is smaller than its shape.
 #[allow(unsafe_code)]
+pub(super) fn product_into(
+    out: &mut [f32],
+    accumulate: bool,
+    [m, n, k]: [usize; 3],
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+) {
+    assert!(
+        out.len() >= m * n && lhs.holds(m, k) && rhs.holds(k, n),
+        "product_into: operands smaller than {m}x{k} · {k}x{n}"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let parallelism = if m * n * k >= PARALLEL_MIN_PRODUCT {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: `out` holds m × n row-major values and each operand every element of its view
+    // (checked above); the strides fit `isize` because the views lie inside slices.
+    unsafe {
+        super::cpu::matmul::gemm_f32(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.values.as_ptr(),
+            lhs.column_stride as isize,
+            lhs.row_stride as isize,
+            rhs.values.as_ptr(),
+            rhs.column_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            parallelism,
+        );
+    }
+}
+
+/// `x · weight + bias` over `rows` rows of `x` (`[rows, d_in]`, weight `[d_in, d_out]`, both
+/// row-major), as one product that accumulates onto the bias, which is already in the output
+/// (no separate pass adds it).
+pub(super) fn linear_values(
+    x: &[f32],
+    rows: usize,
+    weight: &[f32],
+    [d_in, d_out]: [usize; 2],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut out = match bias {
+        Some(bias) => {
+            let mut out = Vec::with_capacity(rows * d_out);
+            for _ in 0..rows {
+                out.extend_from_slice(&bias[..d_out]);
+            }
+            out
+        }
+        None => vec![0.0f32; rows * d_out],
+    };
+    product_into(
+        &mut out,
+        bias.is_some(),
+        [rows, d_out, d_in],
+        Operand::rows(x, d_in),
+        Operand::rows(weight, d_out),
+    );
+    out
+}
+
+/// `x · weight + bias`, then GELU when `gelu` is set, as one matrix product over every row of
+/// `x` (Burn's batched form repacks the weight once per sequence) onto the bias.
 pub fn linear<const D: usize>(
     x: Tensor<D>,
     layer: &Linear,
@@ -183,47 +300,13 @@ pub fn linear<const D: usize>(
     let rows = dims[..D - 1].iter().product::<usize>();
     let [w_in, d_out] = [weight.layout().shape()[0], weight.layout().shape()[1]];
     assert_eq!(w_in, d_in, "linear: input width {d_in}, weight rows {w_in}");
-    let mut out = match &bias {
-        Some(bias) => {
-            let bias = values(bias);
-            let mut out = Vec::with_capacity(rows * d_out);
-            for _ in 0..rows {
-                out.extend_from_slice(bias);
-            }
-            out
-        }
-        None => vec![0.0f32; rows * d_out],
-    };
-    let parallelism = if rows * d_out * d_in >= PARALLEL_MIN_PRODUCT {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
-    if rows > 0 && d_out > 0 {
-        let (x, weight) = (values(&x), values(&weight));
-        // SAFETY: `out` is rows × d_out, `x` rows × d_in and `weight` d_in × d_out, all
-        // row-major and contiguous, as the strides say.
-        unsafe {
-            super::cpu::matmul::gemm_f32(
-                rows,
-                d_out,
-                d_in,
-                out.as_mut_ptr(),
-                1,
-                d_out as isize,
-                bias.is_some(),
-                x.as_ptr(),
-                1,
-                d_in as isize,
-                weight.as_ptr(),
-                1,
-                d_out as isize,
-                1.0,
-                1.0,
-                parallelism,
-            );
-        }
-    }
+    let mut out = linear_values(
+        values(&x),
+        rows,
+        values(&weight),
+        [d_in, d_out],
+        bias.as_ref().map(values),
+    );
     if gelu {
         gelu_in_parallel(&mut out);
     }
@@ -649,4 +732,4 @@ pub fn add_layer_norm<const D: usize>(
 mod autodiff;
 
 use autodiff::autodiff32;
-pub use autodiff::{attention_autodiff, gelu_autodiff, layer_norm_autodiff};
+pub use autodiff::{attention_autodiff, gelu_autodiff, layer_norm_autodiff, linear_autodiff};
