@@ -569,26 +569,36 @@ mod x86 {
                 }
             }
         }
+        // The per-block constants first, then one small body per (row, block) that the
+        // compiler unrolls, so the accumulators stay in registers (indexing them in a loop
+        // kept a zeroed copy on the stack, a `memset` per tile, 4% of a BERT-base forward).
+        let mut offsets = [_mm512_setzero_si512(); N];
+        let mut scales = [_mm512_setzero_ps(); N];
+        let mut biases = [_mm512_setzero_ps(); N];
+        let mut masks = [0 as __mmask16; N];
         for j in 0..N {
             let n0 = (block + j) * BLOCK;
-            let offset = _mm512_mullo_epi32(
+            offsets[j] = _mm512_mullo_epi32(
                 _mm512_loadu_si512(w.column_sums.as_ptr().add(n0).cast()),
                 _mm512_set1_epi32(super::OFFSET),
             );
-            let scales = _mm512_loadu_ps(w.scales.as_ptr().add(n0));
-            let bias = _mm512_loadu_ps(p.bias.as_ptr().add(n0));
+            scales[j] = _mm512_loadu_ps(w.scales.as_ptr().add(n0));
+            biases[j] = _mm512_loadu_ps(p.bias.as_ptr().add(n0));
             let valid = w.d_out.saturating_sub(n0).min(BLOCK);
-            let mask: __mmask16 = if valid == BLOCK {
+            masks[j] = if valid == BLOCK {
                 !0
             } else {
                 (1u16 << valid) - 1
             };
-            for (i, acc) in acc.iter().enumerate() {
-                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[j], offset));
-                let scale = _mm512_mul_ps(_mm512_set1_ps(p.rows.scales[row + i]), scales);
-                let value = _mm512_fmadd_ps(exact, scale, bias);
-                let dst = p.out.0.add((row + i) * w.d_out + n0);
-                _mm512_mask_storeu_ps(dst, mask, value);
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            // SAFETY: the tile's rows lie inside the product's rows.
+            let row_scale = _mm512_set1_ps(*p.rows.scales.get_unchecked(row + i));
+            let dst = p.out.0.add((row + i) * w.d_out + block * BLOCK);
+            for j in 0..N {
+                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[j], offsets[j]));
+                let value = _mm512_fmadd_ps(exact, _mm512_mul_ps(row_scale, scales[j]), biases[j]);
+                _mm512_mask_storeu_ps(dst.add(j * BLOCK), masks[j], value);
             }
         }
     }
