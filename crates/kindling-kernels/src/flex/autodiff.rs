@@ -9,7 +9,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::{LayerNorm, Linear};
@@ -449,29 +449,32 @@ pub fn linear_autodiff<const D: usize>(
     );
     dims[D - 1] = d_out;
     let out = from_vec(out, dims);
-    let state = || LinearState {
+    let state = LinearState {
         input,
         weight: weight_values,
     };
     let out = match bias {
-        Some(bias) => match LinearBackward
-            .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state(), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        },
-        None => match LinearBackward
-            .prepare::<NoCheckpointing>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state(), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        },
+        Some(bias) => linear_node([x.node(), weight.node(), bias.node()], state, out),
+        None => linear_node([x.node(), weight.node()], state, out),
     };
     Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+}
+
+/// `out` registered as the output of a [`LinearBackward`] node over `parents` (the bias is the
+/// third parent when the layer has one), keeping `state` only when a gradient is wanted.
+fn linear_node<const N: usize>(
+    parents: [NodeGuard; N],
+    state: LinearState,
+    out: FlexTensor,
+) -> AutodiffPrimitive {
+    match LinearBackward
+        .prepare::<NoCheckpointing>(parents)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
 }
 
 #[cfg(test)]
