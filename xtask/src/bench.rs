@@ -7,8 +7,8 @@
 //! and CUDA the same xtask built with that backend's feature. The PyTorch and ONNX Runtime half
 //! is `bench/pytorch_bench.py` in the fixture environment; both print the same JSON rows. The
 //! int8 backends and ONNX Runtime measure inference (and its memory) only. Both halves inherit
-//! the environment, so `KINDLING_ISA`, `ATEN_CPU_CAPABILITY` and `ONEDNN_MAX_CPU_ISA` reach
-//! them, and the results record the CPU and the instruction set each side's kernels use. This
+//! the environment, so `KINDLING_ISA`, `ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA` and
+//! `MKL_ENABLE_INSTRUCTIONS` (PyTorch's float32 matrix products are MKL's) reach them, and the results record the CPU and the instruction set each side's kernels use. This
 //! driver runs them one process per measurement (so each process's peak memory is its own),
 //! writes every row to `target/bench/results.json`, and regenerates the measured part of
 //! `docs/benchmarks.md` and the plot `docs/benchmarks.svg`.
@@ -465,6 +465,23 @@ fn read_first_line(path: &str, key: &str) -> Option<String> {
     Some(line.split_once(':')?.1.trim().to_string())
 }
 
+/// `/proc/cpuinfo`'s model name with its family and model numbers, which name the
+/// generation where a virtual machine reports only `AMD EPYC` (family 25 model 17 is Zen 4).
+fn cpu_name() -> Option<String> {
+    let name = read_first_line("/proc/cpuinfo", "model name")?;
+    let number = |key: &str| {
+        let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))?;
+        Some(line.split_once(':')?.1.trim().to_string())
+    };
+    Some(match (number("cpu family"), number("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family} model {model})"),
+        _ => name,
+    })
+}
+
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     output
@@ -489,7 +506,12 @@ fn instruction_sets() -> String {
 }
 
 /// The variables that lower an instruction set, as both halves inherit them.
-const ISA_VARIABLES: [&str; 3] = ["KINDLING_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"];
+const ISA_VARIABLES: [&str; 4] = [
+    "KINDLING_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+];
 
 /// `KINDLING_ISA=avx2 ...` for the ISA variables set here (both halves inherit them), or
 /// `none`.
@@ -559,7 +581,7 @@ fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
     let mut put = |k: &str, v: Option<String>| {
         machine.insert(k.to_string(), v.unwrap_or_else(|| "unknown".into()));
     };
-    put("cpu", read_first_line("/proc/cpuinfo", "model name"));
+    put("cpu", cpu_name());
     put("isa", Some(instruction_sets()));
     put(
         "cores",
