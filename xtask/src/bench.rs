@@ -8,9 +8,10 @@
 //! is `bench/pytorch_bench.py` in the fixture environment; both print the same JSON rows. The
 //! int8 backends and ONNX Runtime measure inference (and its memory) only. Both halves inherit
 //! the environment, so `KINDLING_ISA`, `ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA` and
-//! `MKL_ENABLE_INSTRUCTIONS` (PyTorch's float32 matrix products are MKL's) reach them, and the results record the CPU and the instruction set each side's kernels use. This
-//! driver runs them one process per measurement (so each process's peak memory is its own),
-//! writes every row to `target/bench/results.json`, and regenerates the measured part of
+//! `MKL_ENABLE_INSTRUCTIONS` (PyTorch's float32 matrix products are MKL's) reach them, and
+//! the results record the CPU and the instruction set each side's kernels use. This driver runs
+//! them one process per measurement (so each process's peak memory is its own), writes every
+//! row to `target/bench/results.json`, and regenerates the measured part of
 //! `docs/benchmarks.md` and the plot `docs/benchmarks.svg`.
 
 use std::collections::BTreeMap;
@@ -461,22 +462,20 @@ fn random_model_dir(python: &Path, shape: &str) -> anyhow::Result<PathBuf> {
 
 fn read_first_line(path: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    Some(line.split_once(':')?.1.trim().to_string())
+    // The whole key before the colon: `model` must not find `model name`.
+    text.lines().find_map(|l| {
+        let (k, value) = l.split_once(':')?;
+        (k.trim() == key).then(|| value.trim().to_string())
+    })
 }
 
 /// `/proc/cpuinfo`'s model name with its family and model numbers, which name the
 /// generation where a virtual machine reports only `AMD EPYC` (family 25 model 17 is Zen 4).
 fn cpu_name() -> Option<String> {
     let name = read_first_line("/proc/cpuinfo", "model name")?;
-    let number = |key: &str| {
-        let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-        let line = text
-            .lines()
-            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))?;
-        Some(line.split_once(':')?.1.trim().to_string())
-    };
-    Some(match (number("cpu family"), number("model")) {
+    let family = read_first_line("/proc/cpuinfo", "cpu family");
+    let model = read_first_line("/proc/cpuinfo", "model");
+    Some(match (family, model) {
         (Some(family), Some(model)) => format!("{name} (family {family} model {model})"),
         _ => name,
     })
@@ -885,6 +884,34 @@ pub fn int8_targets() -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key matches only the whole name before the colon (`model` is not `model name`), as
+    /// `/proc/cpuinfo` lists both.
+    #[test]
+    fn read_first_line_matches_whole_keys() {
+        let path = std::env::temp_dir().join(format!("kindling-cpuinfo-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "model name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 17\nMemTotal:   24 kB\n",
+        )
+        .unwrap();
+        let path_str = path.to_str().unwrap();
+        assert_eq!(read_first_line(path_str, "model").as_deref(), Some("17"));
+        assert_eq!(
+            read_first_line(path_str, "model name").as_deref(),
+            Some("AMD EPYC")
+        );
+        assert_eq!(
+            read_first_line(path_str, "cpu family").as_deref(),
+            Some("25")
+        );
+        assert_eq!(
+            read_first_line(path_str, "MemTotal").as_deref(),
+            Some("24 kB")
+        );
+        assert_eq!(read_first_line(path_str, "cpu"), None);
+        std::fs::remove_file(&path).unwrap();
+    }
 
     fn row(backend: &str, median_s: Option<f64>, error: Option<&str>) -> Row {
         Row {
