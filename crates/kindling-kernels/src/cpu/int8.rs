@@ -10,6 +10,9 @@
 //! integers, so their outputs are bit-for-bit equal:
 //! - AVX-512 VNNI: `vpdpbusd` multiplies the unsigned bytes by the signed weights, four at a
 //!   time, into int32, and `128 · Σ_k w` is taken back off each column.
+//! - AVX-VNNI: the same `vpdpbusd` on 256-bit registers (VEX-encoded), for the CPUs that have
+//!   it without AVX-512 (Intel's since Alder Lake): 32 products an instruction, the
+//!   accumulation included, against the int16 kernel's 16 products in two instructions.
 //! - AVX2: both sides widened to int16 (the weights once, the activations per product), then
 //!   `vpmaddwd` multiplies pairs of inputs and adds them into int32: 16 products an
 //!   instruction, none of which can saturate (the 8-bit `vpmaddubsw` could, and making it
@@ -31,6 +34,9 @@ const BLOCK: usize = 16;
 /// Rows one AVX2 kernel call computes: 6 rows by one block is 12 accumulators, 2 weight
 /// registers and a broadcast, inside the 16 registers.
 const TILE_ROWS: usize = 6;
+/// Rows one AVX-VNNI kernel call computes: 6 rows by one block is 12 accumulators, 2 weight
+/// registers and a broadcast (`vpdpbusd` accumulates in place, so no product register).
+const VNNI256_TILE_ROWS: usize = 6;
 /// Rows one VNNI kernel call computes: 8 rows by 3 blocks is 24 accumulators, 3 weight
 /// registers and a broadcast, inside the 32 registers, and the 3 blocks' weights (`48 · d_in`
 /// bytes) with 8 rows of activations stay in L1 for `d_in` up to about 768.
@@ -319,6 +325,11 @@ fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> Quantize
 pub enum Int8Kernel {
     /// AVX-512 with VNNI (`vpdpbusd`).
     Avx512Vnni,
+    /// `vpdpbusd` on 256-bit registers: AVX-VNNI's VEX form where the CPU has it, otherwise
+    /// the same instruction's EVEX form from AVX-512 VL and VNNI (which [`Self::detect`] never
+    /// picks, as it picks [`Self::Avx512Vnni`] there; asked for explicitly, it tests this
+    /// kernel's arithmetic on an AVX-512 machine).
+    AvxVnni,
     /// AVX2 (`vpmaddwd` on int16).
     Avx2,
     /// Plain Rust.
@@ -328,8 +339,17 @@ pub enum Int8Kernel {
 impl Int8Kernel {
     /// The kernel for this CPU and the instruction set in use.
     pub fn detect() -> Self {
-        match isa() {
-            Isa::Avx512 if Self::Avx512Vnni.is_supported() => Self::Avx512Vnni,
+        Self::choose(isa(), Self::Avx512Vnni.is_supported(), has_avx_vnni())
+    }
+
+    /// The kernel for the instruction set `level` on a CPU with or without AVX-512 VNNI and
+    /// AVX-VNNI.
+    fn choose(level: Isa, avx512_vnni: bool, avx_vnni: bool) -> Self {
+        match level {
+            Isa::Avx512 if avx512_vnni => Self::Avx512Vnni,
+            // AVX-VNNI is a VEX extension of AVX2, so an AVX2 level keeps it; the EVEX form
+            // is not picked when AVX2 is forced, as an AVX2-only CPU would not have it.
+            Isa::Avx512 | Isa::Avx2 if avx_vnni => Self::AvxVnni,
             Isa::Avx512 | Isa::Avx2 => Self::Avx2,
             Isa::Baseline => Self::Portable,
         }
@@ -342,6 +362,12 @@ impl Int8Kernel {
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
             #[cfg(target_arch = "x86_64")]
+            Self::AvxVnni => {
+                has_avx_vnni()
+                    || (std::arch::is_x86_feature_detected!("avx512vl")
+                        && std::arch::is_x86_feature_detected!("avx512vnni"))
+            }
+            #[cfg(target_arch = "x86_64")]
             Self::Avx512Vnni => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
@@ -350,6 +376,19 @@ impl Int8Kernel {
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
+    }
+}
+
+/// Whether the CPU has AVX-VNNI (with the AVX2 it extends).
+fn has_avx_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -466,17 +505,29 @@ fn run_task(
             }
         }
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Avx2 => {
+        Int8Kernel::Avx2 | Int8Kernel::AvxVnni => {
+            let (tile_rows, vex) = match kernel {
+                Int8Kernel::Avx2 => (TILE_ROWS, false),
+                _ => (VNNI256_TILE_ROWS, has_avx_vnni()),
+            };
             for block in blocks {
                 // The rows split into tiles of nearly equal height (32 is 6+6+5+5+5+5, not
                 // 6+6+6+6+6+2, whose last tile would load each weight for only 2 rows).
-                let mut tiles = rows.len().div_ceil(TILE_ROWS);
+                let mut tiles = rows.len().div_ceil(tile_rows);
                 let mut row = rows.start;
                 while row < rows.end {
                     let m = (rows.end - row).div_ceil(tiles);
                     tiles -= 1;
-                    // SAFETY: the CPU has AVX2 and FMA (checked by the caller); as above.
-                    unsafe { x86::avx2_tile(product, row, m, block) };
+                    // SAFETY: the CPU has the kernel's instructions (checked by the caller:
+                    // AVX2 and FMA, or AVX-VNNI's VEX form when `vex`, else AVX-512 VL and
+                    // VNNI); the tile lies inside the output and the packed weight.
+                    unsafe {
+                        match kernel {
+                            Int8Kernel::Avx2 => x86::avx2_tile(product, row, m, block),
+                            _ if vex => x86::avx_vnni_tile(product, row, m, block),
+                            _ => x86::avx512vl_vnni_tile(product, row, m, block),
+                        }
+                    }
                     row += m;
                 }
             }
@@ -526,7 +577,7 @@ fn portable_tile(product: &Product<'_>, row: usize, block: usize) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, Product, TILE_ROWS, VNNI_TILE_BLOCKS, VNNI_TILE_ROWS};
+    use super::{BLOCK, Product, TILE_ROWS, VNNI_TILE_BLOCKS, VNNI_TILE_ROWS, VNNI256_TILE_ROWS};
 
     /// Rows `row..row + m` by blocks `block..block + n`, with `vpdpbusd`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -689,6 +740,23 @@ mod x86 {
                 acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xs, hi));
             }
         }
+        store_rows::<M>(p, row, block, &acc, false);
+    }
+
+    /// Writes rows `row..row + M` of block `block` from their int32 sums: `(sum − offset) ·
+    /// row scale · column scale + bias`, where the offset is `128 · Σ_k w` per column when the
+    /// sums are of the unsigned activations `q + 128` (`unsigned`, the VNNI kernels) and
+    /// nothing when they are of `q` (the int16 kernel).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn store_rows<const M: usize>(
+        p: &Product<'_>,
+        row: usize,
+        block: usize,
+        acc: &[[__m256i; 2]; M],
+        unsigned: bool,
+    ) {
+        let w = p.weight;
         let n0 = block * BLOCK;
         for half in 0..2 {
             let start = n0 + half * 8;
@@ -698,8 +766,14 @@ mod x86 {
             }
             let scales = _mm256_loadu_ps(w.scales.as_ptr().add(start));
             let bias = _mm256_loadu_ps(p.bias.as_ptr().add(start));
+            let offset = if unsigned {
+                let sums = _mm256_loadu_si256(w.column_sums.as_ptr().add(start).cast());
+                _mm256_mullo_epi32(sums, _mm256_set1_epi32(super::OFFSET))
+            } else {
+                _mm256_setzero_si256()
+            };
             for (i, acc) in acc.iter().enumerate() {
-                let exact = _mm256_cvtepi32_ps(acc[half]);
+                let exact = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[half], offset));
                 let scale = _mm256_mul_ps(_mm256_set1_ps(p.rows.scales[row + i]), scales);
                 let value = _mm256_fmadd_ps(exact, scale, bias);
                 let dst = p.out.0.add((row + i) * w.d_out + start);
@@ -713,6 +787,67 @@ mod x86 {
             }
         }
     }
+
+    /// A 256-bit `vpdpbusd` kernel (rows `row..row + m` by one block, on the packed bytes as
+    /// the AVX-512 kernel reads them: a group's 16 columns × 4 inputs are two registers),
+    /// compiled for the target features `$features` with the intrinsic `$dpbusd`: one body
+    /// for AVX-VNNI's VEX form and AVX-512 VL's EVEX form, which compute the same thing.
+    macro_rules! vnni256_kernel {
+        ($(#[$doc:meta])* $tile:ident, $kernel:ident, $features:literal, $dpbusd:ident) => {
+            $(#[$doc])*
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
+                match m {
+                    6 => $kernel::<6>(p, row, block),
+                    5 => $kernel::<5>(p, row, block),
+                    4 => $kernel::<4>(p, row, block),
+                    3 => $kernel::<3>(p, row, block),
+                    2 => $kernel::<2>(p, row, block),
+                    1 => $kernel::<1>(p, row, block),
+                    _ => unreachable!("tiles are at most {VNNI256_TILE_ROWS} rows"),
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn $kernel<const M: usize>(p: &Product<'_>, row: usize, block: usize) {
+                let w = p.weight;
+                let base = w.data.as_ptr().add(block * w.groups * BLOCK * 4);
+                let stride = p.rows.stride;
+                let x = p.rows.values.as_ptr().add(row * stride);
+                let mut acc = [[_mm256_setzero_si256(); 2]; M];
+                for g in 0..w.groups {
+                    let lo = _mm256_loadu_si256(base.add(g * BLOCK * 4).cast());
+                    let hi = _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast());
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        // Inputs 4g..4g + 3 of row i (as `q + 128`) in every lane; each lane
+                        // adds their four products with its column's weights, exactly.
+                        let four = x.add(i * stride + g * 4).cast::<i32>().read_unaligned();
+                        let xs = _mm256_set1_epi32(four);
+                        acc[0] = $dpbusd(acc[0], xs, lo);
+                        acc[1] = $dpbusd(acc[1], xs, hi);
+                    }
+                }
+                store_rows::<M>(p, row, block, &acc, true);
+            }
+        };
+    }
+
+    vnni256_kernel!(
+        /// Rows `row..row + m` by one block, with AVX-VNNI's `vpdpbusd`.
+        avx_vnni_tile,
+        avx_vnni,
+        "avx2,fma,avxvnni",
+        _mm256_dpbusd_avx_epi32
+    );
+
+    vnni256_kernel!(
+        /// As [`avx_vnni_tile`], with the EVEX form of the same instruction (AVX-512 VL and
+        /// VNNI), so that its arithmetic is tested on an AVX-512 machine.
+        avx512vl_vnni_tile,
+        avx512vl_vnni,
+        "avx2,fma,avx512vl,avx512vnni",
+        _mm256_dpbusd_epi32
+    );
 }
 
 #[cfg(test)]
@@ -749,7 +884,11 @@ mod tests {
 
     #[test]
     fn every_kernel_this_cpu_has_matches_the_portable_one_bit_for_bit() {
-        for kernel in [Int8Kernel::Avx2, Int8Kernel::Avx512Vnni] {
+        for kernel in [
+            Int8Kernel::Avx2,
+            Int8Kernel::AvxVnni,
+            Int8Kernel::Avx512Vnni,
+        ] {
             if !kernel.is_supported() {
                 eprintln!("{kernel:?}: not on this CPU");
                 continue;
@@ -760,6 +899,30 @@ mod tests {
                 assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
             }
         }
+    }
+
+    #[test]
+    fn each_cpu_gets_its_best_kernel_at_the_level_in_use() {
+        use Int8Kernel::*;
+        let cases = [
+            // (level, AVX-512 VNNI, AVX-VNNI) → kernel
+            ((Isa::Avx512, true, true), Avx512Vnni),
+            ((Isa::Avx512, true, false), Avx512Vnni),
+            ((Isa::Avx512, false, false), Avx2),
+            ((Isa::Avx2, true, false), Avx2),
+            ((Isa::Avx2, true, true), AvxVnni),
+            ((Isa::Avx2, false, true), AvxVnni),
+            ((Isa::Avx2, false, false), Avx2),
+            ((Isa::Baseline, true, true), Portable),
+        ];
+        for ((level, avx512_vnni, avx_vnni), expected) in cases {
+            assert_eq!(
+                Int8Kernel::choose(level, avx512_vnni, avx_vnni),
+                expected,
+                "{level:?}, AVX-512 VNNI {avx512_vnni}, AVX-VNNI {avx_vnni}"
+            );
+        }
+        assert!(Int8Kernel::detect().is_supported());
     }
 
     #[test]
