@@ -728,14 +728,17 @@ mod x86 {
         let stride = p.rows.stride;
         let x = p.wide_rows.as_ptr().add(row * stride);
         let mut acc = [[_mm256_setzero_si256(); 2]; M];
+        // Each row's pairs as int32 (one load a broadcast), and the weight walked by pointer.
+        let rows: [*const i32; M] = std::array::from_fn(|i| x.add(i * stride).cast::<i32>());
+        let mut weights = base;
         for k in 0..pairs {
-            let lo = _mm256_loadu_si256(base.add(k * BLOCK * 2).cast());
-            let hi = _mm256_loadu_si256(base.add(k * BLOCK * 2 + 16).cast());
-            for (i, acc) in acc.iter_mut().enumerate() {
-                // Inputs 2k and 2k + 1 of row i in every lane: each lane's product is
+            let lo = _mm256_loadu_si256(weights.cast());
+            let hi = _mm256_loadu_si256(weights.add(16).cast());
+            weights = weights.add(BLOCK * 2);
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                // Inputs 2k and 2k + 1 of the row in every lane: each lane's product is
                 // q0 · w0 + q1 · w1, at most 2 · 128 · 128, exact in int32.
-                let two = x.add(i * stride + 2 * k).cast::<i32>().read_unaligned();
-                let xs = _mm256_set1_epi32(two);
+                let xs = _mm256_set1_epi32(row.add(k).read_unaligned());
                 acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xs, lo));
                 acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xs, hi));
             }
