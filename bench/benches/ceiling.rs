@@ -52,15 +52,15 @@ mod x86 {
     macro_rules! fma_row {
         ($offset:literal, $a:literal, $b:literal) => {
             concat!(
-                "vbroadcastss ymm14, dword ptr [{p} + ",
+                "vbroadcastss ymm12, dword ptr [{p} + ",
                 $offset,
                 "]\n",
                 "vfmadd231ps ",
                 $a,
-                ", ymm12, ymm14\n",
+                ", ymm10, ymm12\n",
                 "vfmadd231ps ",
                 $b,
-                ", ymm13, ymm14\n"
+                ", ymm11, ymm12\n"
             )
         };
     }
@@ -88,7 +88,7 @@ mod x86 {
     }
 
     macro_rules! dpbusd_row {
-        ($prefix:literal, $offset:literal, $a:literal, $b:literal) => {
+        ($offset:literal, $a:literal, $b:literal, $prefix:literal) => {
             concat!(
                 "vpbroadcastd ymm12, dword ptr [{p} + ",
                 $offset,
@@ -101,6 +101,27 @@ mod x86 {
                 "vpdpbusd ",
                 $b,
                 ", ymm12, ymm11\n"
+            )
+        };
+    }
+
+    /// The step the three x6 patterns share: two 32-byte loads (`$load`) of the weights into
+    /// ymm10 and ymm11, then `$row` for each of six rows, whose broadcast reads offsets 64–84
+    /// into ymm12 and whose accumulators are ymm0–ymm9, ymm14 and ymm15 (ymm13 is left for a
+    /// product register). `$extra` is passed on to each row.
+    macro_rules! six_rows {
+        ($load:literal, $row:ident $(, $extra:literal)?) => {
+            concat!(
+                $load,
+                " ymm10, ymmword ptr [{p}]\n",
+                $load,
+                " ymm11, ymmword ptr [{p} + 32]\n",
+                $row!("64", "ymm0", "ymm1" $(, $extra)?),
+                $row!("68", "ymm2", "ymm3" $(, $extra)?),
+                $row!("72", "ymm4", "ymm5" $(, $extra)?),
+                $row!("76", "ymm6", "ymm7" $(, $extra)?),
+                $row!("80", "ymm8", "ymm9" $(, $extra)?),
+                $row!("84", "ymm14", "ymm15" $(, $extra)?),
             )
         };
     }
@@ -128,21 +149,7 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn fma_x2x6(scratch: &Scratch) {
         // SAFETY: the reads lie inside the scratch; the CPU has AVX2 and FMA.
-        unsafe {
-            ymm_loop!(
-                scratch,
-                concat!(
-                    "vmovups ymm12, ymmword ptr [{p}]\n",
-                    "vmovups ymm13, ymmword ptr [{p} + 32]\n",
-                    fma_row!("64", "ymm0", "ymm1"),
-                    fma_row!("68", "ymm2", "ymm3"),
-                    fma_row!("72", "ymm4", "ymm5"),
-                    fma_row!("76", "ymm6", "ymm7"),
-                    fma_row!("80", "ymm8", "ymm9"),
-                    fma_row!("84", "ymm10", "ymm11"),
-                )
-            )
-        }
+        unsafe { ymm_loop!(scratch, six_rows!("vmovups", fma_row)) }
     }
 
     /// # Safety
@@ -150,21 +157,7 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     pub unsafe fn madd_x6(scratch: &Scratch) {
         // SAFETY: as above.
-        unsafe {
-            ymm_loop!(
-                scratch,
-                concat!(
-                    "vmovdqu ymm10, ymmword ptr [{p}]\n",
-                    "vmovdqu ymm11, ymmword ptr [{p} + 32]\n",
-                    madd_row!("64", "ymm0", "ymm1"),
-                    madd_row!("68", "ymm2", "ymm3"),
-                    madd_row!("72", "ymm4", "ymm5"),
-                    madd_row!("76", "ymm6", "ymm7"),
-                    madd_row!("80", "ymm8", "ymm9"),
-                    madd_row!("84", "ymm14", "ymm15"),
-                )
-            )
-        }
+        unsafe { ymm_loop!(scratch, six_rows!("vmovdqu", madd_row)) }
     }
 
     /// # Safety
@@ -194,27 +187,12 @@ mod x86 {
         }
     }
 
-    macro_rules! dpbusd_x6 {
-        ($prefix:literal) => {
-            concat!(
-                "vmovdqu ymm10, ymmword ptr [{p}]\n",
-                "vmovdqu ymm11, ymmword ptr [{p} + 32]\n",
-                dpbusd_row!($prefix, "64", "ymm0", "ymm1"),
-                dpbusd_row!($prefix, "68", "ymm2", "ymm3"),
-                dpbusd_row!($prefix, "72", "ymm4", "ymm5"),
-                dpbusd_row!($prefix, "76", "ymm6", "ymm7"),
-                dpbusd_row!($prefix, "80", "ymm8", "ymm9"),
-                dpbusd_row!($prefix, "84", "ymm14", "ymm15"),
-            )
-        };
-    }
-
     /// # Safety
     /// The CPU must have AVX-VNNI.
     #[target_feature(enable = "avx2,avxvnni")]
     pub unsafe fn vnni256_vex(scratch: &Scratch) {
         // SAFETY: as above.
-        unsafe { ymm_loop!(scratch, dpbusd_x6!("{{vex}} ")) }
+        unsafe { ymm_loop!(scratch, six_rows!("vmovdqu", dpbusd_row, "{{vex}} ")) }
     }
 
     /// # Safety
@@ -222,7 +200,7 @@ mod x86 {
     #[target_feature(enable = "avx512vl,avx512vnni")]
     pub unsafe fn vnni256_evex(scratch: &Scratch) {
         // SAFETY: as above.
-        unsafe { ymm_loop!(scratch, dpbusd_x6!("")) }
+        unsafe { ymm_loop!(scratch, six_rows!("vmovdqu", dpbusd_row, "")) }
     }
 }
 

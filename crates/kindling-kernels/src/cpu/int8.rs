@@ -706,18 +706,26 @@ mod x86 {
         super::quantize_values_portable(chunks.remainder(), &mut out[done..], scale);
     }
 
+    /// `$kernel::<m>(p, row, block)` for a tile of `m` rows, 1 to 6 (both 256-bit kernels'
+    /// tiles), `$most` the kernel's largest.
+    macro_rules! by_tile_rows {
+        ($kernel:ident, $p:expr, $row:expr, $m:expr, $block:expr, $most:expr) => {
+            match $m {
+                6 => $kernel::<6>($p, $row, $block),
+                5 => $kernel::<5>($p, $row, $block),
+                4 => $kernel::<4>($p, $row, $block),
+                3 => $kernel::<3>($p, $row, $block),
+                2 => $kernel::<2>($p, $row, $block),
+                1 => $kernel::<1>($p, $row, $block),
+                _ => unreachable!("tiles are at most {} rows", $most),
+            }
+        };
+    }
+
     /// Rows `row..row + m` by one block, with `vpmaddwd` on int16.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2_tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
-        match m {
-            6 => avx2::<6>(p, row, block),
-            5 => avx2::<5>(p, row, block),
-            4 => avx2::<4>(p, row, block),
-            3 => avx2::<3>(p, row, block),
-            2 => avx2::<2>(p, row, block),
-            1 => avx2::<1>(p, row, block),
-            _ => unreachable!("tiles are at most {TILE_ROWS} rows"),
-        }
+        by_tile_rows!(avx2, p, row, m, block, TILE_ROWS)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -800,15 +808,7 @@ mod x86 {
             $(#[$doc])*
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
-                match m {
-                    6 => $kernel::<6>(p, row, block),
-                    5 => $kernel::<5>(p, row, block),
-                    4 => $kernel::<4>(p, row, block),
-                    3 => $kernel::<3>(p, row, block),
-                    2 => $kernel::<2>(p, row, block),
-                    1 => $kernel::<1>(p, row, block),
-                    _ => unreachable!("tiles are at most {VNNI256_TILE_ROWS} rows"),
-                }
+                by_tile_rows!($kernel, p, row, m, block, VNNI256_TILE_ROWS)
             }
 
             #[target_feature(enable = $features)]
@@ -818,14 +818,18 @@ mod x86 {
                 let stride = p.rows.stride;
                 let x = p.rows.values.as_ptr().add(row * stride);
                 let mut acc = [[_mm256_setzero_si256(); 2]; M];
+                // As in the int16 kernel: each row's groups as int32, the weight by pointer.
+                let rows: [*const i32; M] =
+                    std::array::from_fn(|i| x.add(i * stride).cast::<i32>());
+                let mut weights = base;
                 for g in 0..w.groups {
-                    let lo = _mm256_loadu_si256(base.add(g * BLOCK * 4).cast());
-                    let hi = _mm256_loadu_si256(base.add(g * BLOCK * 4 + 32).cast());
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        // Inputs 4g..4g + 3 of row i (as `q + 128`) in every lane; each lane
+                    let lo = _mm256_loadu_si256(weights.cast());
+                    let hi = _mm256_loadu_si256(weights.add(32).cast());
+                    weights = weights.add(BLOCK * 4);
+                    for (acc, row) in acc.iter_mut().zip(&rows) {
+                        // Inputs 4g..4g + 3 of the row (as `q + 128`) in every lane; each lane
                         // adds their four products with its column's weights, exactly.
-                        let four = x.add(i * stride + g * 4).cast::<i32>().read_unaligned();
-                        let xs = _mm256_set1_epi32(four);
+                        let xs = _mm256_set1_epi32(row.add(g).read_unaligned());
                         acc[0] = $dpbusd(acc[0], xs, lo);
                         acc[1] = $dpbusd(acc[1], xs, hi);
                     }
