@@ -74,14 +74,8 @@ impl SelfAttention {
         hidden: Tensor<3>,
         mask: &AttentionMask,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        multi_head_attention(
-            kernels::linear(hidden.clone(), &self.query),
-            kernels::linear(hidden.clone(), &self.key),
-            kernels::linear(hidden, &self.value),
-            mask,
-            self.num_heads,
-            &self.dropout,
-        )
+        let [query, key, value] = kernels::linears(hidden, [&self.query, &self.key, &self.value]);
+        multi_head_attention(query, key, value, mask, self.num_heads, &self.dropout)
     }
 }
 

@@ -77,6 +77,21 @@ pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
     linear_rows(x, layer)
 }
 
+/// `layer.forward(x)` for each of `layers` on one input, as the query, key and value
+/// projections read the same hidden states: layers [`quantize_linears`] made int8 quantize
+/// `x` once for all of them; otherwise each is [`linear`].
+pub fn linears<const D: usize, const N: usize>(
+    x: Tensor<D>,
+    layers: [&Linear; N],
+) -> [Tensor<D>; N] {
+    #[cfg(feature = "flex")]
+    let x = match flex::linear_int8_shared(x, layers, cpu::int8::Epilogue::Identity) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
+    layers.map(|layer| linear(x.clone(), layer))
+}
+
 /// `layer.forward(x)` with each output row depending on its input row alone, whatever the
 /// batch: Burn's own product in float, the int8 kernel when the layer was quantized
 /// ([`quantize_linears`]). For heads and poolers, whose answers must not change with the

@@ -150,9 +150,8 @@ impl DisentangledSelfAttention {
         relative: Option<&RelativeContext>,
         query_mask: &Tensor<3>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let query = kernels::linear(hidden.clone(), &self.query_proj);
-        let key = kernels::linear(hidden.clone(), &self.key_proj);
-        let value = kernels::linear(hidden, &self.value_proj);
+        let [query, key, value] =
+            kernels::linears(hidden, [&self.query_proj, &self.key_proj, &self.value_proj]);
         let bias = relative.and_then(|r| self.relative_scores(&query, &key, r));
         let factor = self.pos.scale_factor();
         let query = match factor {

@@ -112,10 +112,14 @@ impl TransformerBlock {
         mask: &AttentionMask,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let attention = &self.attention;
+        let [query, key, value] = kernels::linears(
+            hidden.clone(),
+            [&attention.q_lin, &attention.k_lin, &attention.v_lin],
+        );
         let (context, probs) = multi_head_attention(
-            kernels::linear(hidden.clone(), &attention.q_lin),
-            kernels::linear(hidden.clone(), &attention.k_lin),
-            kernels::linear(hidden.clone(), &attention.v_lin),
+            query,
+            key,
+            value,
             mask,
             attention.n_heads,
             &attention.dropout,

@@ -412,10 +412,55 @@ struct Product<'a> {
     out: OutPtr,
 }
 
+/// What a product applies to each output value after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// Nothing: `x · W + b`.
+    Identity,
+    /// Exact GELU (`transformers`' `"gelu"`), applied to each task's tile while it is still in
+    /// cache rather than in a second pass over the whole output.
+    Gelu,
+}
+
+/// The rows of one input quantized once, for every product that reads them: the query, key
+/// and value projections of an attention layer share their input, and quantizing it is a pass
+/// over it (two with the AVX2 kernel's int16 copy).
+pub struct QuantizedInput {
+    rows: QuantizedRows,
+    count: usize,
+    d_in: usize,
+    /// The values as int16 `q`, for the AVX2 kernel, made on its first use.
+    wide: OnceLock<Vec<i16>>,
+}
+
+impl QuantizedInput {
+    /// `x`, row-major `[rows, d_in]`, each row quantized with its own scale
+    /// `max |row| / 127.5`.
+    pub fn new(x: &[f32], rows: usize, d_in: usize) -> Self {
+        assert_eq!(x.len(), rows * d_in, "quantize: x is not rows x d_in");
+        Self {
+            rows: quantize_rows(x, rows, d_in, d_in.div_ceil(4)),
+            count: rows,
+            d_in,
+            wide: OnceLock::new(),
+        }
+    }
+
+    fn wide(&self) -> &[i16] {
+        self.wide.get_or_init(|| {
+            self.rows
+                .values
+                .iter()
+                .map(|&v| i16::from(v) - OFFSET as i16)
+                .collect()
+        })
+    }
+}
+
 /// `quantize(x) · W + bias`, `x` row-major `[rows, d_in]`, into a new `[rows, d_out]` vector,
-/// with `kernel` (which must be supported: see [`Int8Kernel::is_supported`]). The output is
-/// written once, by the kernels, without first being zeroed (that fill was 5–7% of a
-/// BERT-base int8 forward).
+/// with `kernel` (which must be supported: see [`Int8Kernel::is_supported`]): one product on
+/// its own input, as the tests run it.
+#[cfg(test)]
 pub fn int8_linear(
     x: &[f32],
     rows: usize,
@@ -423,8 +468,28 @@ pub fn int8_linear(
     bias: Option<&[f32]>,
     kernel: Int8Kernel,
 ) -> Vec<f32> {
-    let (d_in, d_out) = (weight.d_in, weight.d_out);
-    assert_eq!(x.len(), rows * d_in, "int8_linear: x is not rows x d_in");
+    assert_eq!(
+        x.len(),
+        rows * weight.d_in,
+        "int8_linear: x is not rows x d_in"
+    );
+    let input = QuantizedInput::new(x, rows, weight.d_in);
+    int8_linear_quantized(&input, weight, bias, kernel, Epilogue::Identity)
+}
+
+/// `input · W + bias`, then `epilogue`, into a new `[rows, d_out]` vector, with `kernel`
+/// (which must be supported: see [`Int8Kernel::is_supported`]). The output is written once,
+/// by the kernels, without first being zeroed (that fill was 5–7% of a BERT-base int8
+/// forward).
+pub fn int8_linear_quantized(
+    input: &QuantizedInput,
+    weight: &PackedInt8,
+    bias: Option<&[f32]>,
+    kernel: Int8Kernel,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    let (d_in, d_out, rows) = (weight.d_in, weight.d_out, input.count);
+    assert_eq!(input.d_in, d_in, "int8_linear: input width is not d_in");
     assert!(
         kernel.is_supported(),
         "int8_linear: {kernel:?} is not supported here"
@@ -434,26 +499,21 @@ pub fn int8_linear(
     }
     let len = rows * d_out;
     let mut out = Vec::<f32>::with_capacity(len);
-    let quantized = quantize_rows(x, rows, d_in, weight.groups);
+    let quantized = &input.rows;
     let blocks = d_out.div_ceil(BLOCK);
     let mut padded_bias = vec![0.0f32; blocks * BLOCK];
     if let Some(bias) = bias {
         padded_bias[..d_out].copy_from_slice(&bias[..d_out]);
     }
     let (wide_rows, wide_weight) = if kernel == Int8Kernel::Avx2 {
-        let q: Vec<i16> = quantized
-            .values
-            .iter()
-            .map(|&v| i16::from(v) - OFFSET as i16)
-            .collect();
-        (q, weight.wide())
+        (input.wide(), weight.wide())
     } else {
-        (Vec::new(), &[][..])
+        (&[][..], &[][..])
     };
     let product = Product {
-        rows: &quantized,
+        rows: quantized,
         weight,
-        wide_rows: &wide_rows,
+        wide_rows,
         wide_weight,
         bias: &padded_bias,
         out: OutPtr(out.as_mut_ptr()),
@@ -468,7 +528,21 @@ pub fn int8_linear(
         let (r, b) = (task / block_tasks, task % block_tasks);
         let row_range = r * TASK_ROWS..((r + 1) * TASK_ROWS).min(rows);
         let block_range = b * TASK_BLOCKS..((b + 1) * TASK_BLOCKS).min(blocks);
-        run_task(&product, row_range, block_range, kernel);
+        run_task(&product, row_range.clone(), block_range.clone(), kernel);
+        if epilogue == Epilogue::Gelu {
+            let columns = block_range.start * BLOCK..(block_range.end * BLOCK).min(d_out);
+            for row in row_range {
+                // SAFETY: this task just wrote these columns of this row (inside the output),
+                // and no other task touches them.
+                let values = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        product.out.0.add(row * d_out + columns.start),
+                        columns.len(),
+                    )
+                };
+                super::activation::gelu_in_place(values);
+            }
+        }
     };
     if rows * d_in * d_out >= 1 << 20 {
         (0..row_tasks * block_tasks).into_par_iter().for_each(run);
@@ -888,6 +962,52 @@ mod tests {
         (37, 384, 130),
         (70, 130, 300),
     ];
+
+    #[test]
+    fn a_shared_input_and_the_gelu_epilogue_give_the_separate_passes_bit_for_bit() {
+        let kernels = [
+            Int8Kernel::Portable,
+            Int8Kernel::Avx2,
+            Int8Kernel::AvxVnni,
+            Int8Kernel::Avx512Vnni,
+        ];
+        for kernel in kernels.into_iter().filter(|k| k.is_supported()) {
+            for (rows, d_in, d_out) in SHAPES {
+                let x = values(rows * d_in, 11);
+                let input = QuantizedInput::new(&x, rows, d_in);
+                // Three products on one quantized input, as the attention projections run.
+                for seed in 0..3 {
+                    let packed =
+                        PackedInt8::quantize(&values(d_in * d_out, 20 + seed), d_in, d_out);
+                    let bias = values(d_out, 30 + seed);
+                    let alone = int8_linear(&x, rows, &packed, Some(&bias), kernel);
+                    let shared = int8_linear_quantized(
+                        &input,
+                        &packed,
+                        Some(&bias),
+                        kernel,
+                        Epilogue::Identity,
+                    );
+                    assert_eq!(alone, shared, "{kernel:?} {rows}x{d_in}x{d_out}");
+                    let mut then_gelu = alone;
+                    super::super::activation::gelu_in_place(&mut then_gelu);
+                    let fused =
+                        int8_linear_quantized(&input, &packed, Some(&bias), kernel, Epilogue::Gelu);
+                    assert_eq!(then_gelu, fused, "{kernel:?} {rows}x{d_in}x{d_out} gelu");
+                }
+            }
+        }
+        // Large enough for the parallel path, whose tasks each apply the epilogue to their tile.
+        let (rows, d_in, d_out) = (96, 256, 200);
+        let x = values(rows * d_in, 5);
+        let packed = PackedInt8::quantize(&values(d_in * d_out, 6), d_in, d_out);
+        let kernel = Int8Kernel::detect();
+        let mut then_gelu = int8_linear(&x, rows, &packed, None, kernel);
+        super::super::activation::gelu_in_place(&mut then_gelu);
+        let input = QuantizedInput::new(&x, rows, d_in);
+        let fused = int8_linear_quantized(&input, &packed, None, kernel, Epilogue::Gelu);
+        assert_eq!(then_gelu, fused);
+    }
 
     #[test]
     fn every_kernel_this_cpu_has_matches_the_portable_one_bit_for_bit() {

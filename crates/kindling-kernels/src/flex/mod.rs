@@ -23,7 +23,7 @@ use super::cpu::attention::{
     attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
-use super::cpu::int8::{Int8Kernel, int8_linear};
+use super::cpu::int8::{Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantized};
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
@@ -321,35 +321,55 @@ pub fn linear_int8<const D: usize>(
     layer: &Linear,
     gelu: bool,
 ) -> Result<Tensor<D>, Tensor<D>> {
-    let Some(int8) = layer.weight.reparameterization::<crate::int8::Int8Weight>() else {
-        return Err(x);
+    let epilogue = if gelu {
+        Epilogue::Gelu
+    } else {
+        Epilogue::Identity
     };
-    let Ok(bias) = bias32(layer) else {
-        return Err(x);
-    };
-    let x = contiguous(float32(x)?);
-    let packed = int8.packed();
-    let mut dims = x.layout().shape().to_vec();
-    let d_in = dims[D - 1];
-    assert_eq!(
-        d_in,
-        packed.d_in(),
-        "linear: input width {d_in}, weight rows {}",
-        packed.d_in()
-    );
-    let rows = dims[..D - 1].iter().product::<usize>();
-    let mut out = int8_linear(
-        values(&x),
-        rows,
-        packed,
-        bias.as_ref().map(values),
-        Int8Kernel::detect(),
-    );
-    if gelu {
-        gelu_in_parallel(&mut out);
+    linear_int8_shared(x, [layer], epilogue).map(|[out]| out)
+}
+
+/// `x · weight + bias` for each of `layers` with the int8 kernel, `x` quantized once for all
+/// of them, when every layer's weight was quantized ([`crate::quantize_linears`]) with the
+/// same input width and `x` is a plain Flex float32 tensor.
+pub fn linear_int8_shared<const D: usize, const N: usize>(
+    x: Tensor<D>,
+    layers: [&Linear; N],
+    epilogue: Epilogue,
+) -> Result<[Tensor<D>; N], Tensor<D>> {
+    let mut weights = Vec::with_capacity(N);
+    for layer in layers {
+        let Some(int8) = layer.weight.reparameterization::<crate::int8::Int8Weight>() else {
+            return Err(x);
+        };
+        let Ok(bias) = bias32(layer) else {
+            return Err(x);
+        };
+        weights.push((int8, bias));
     }
-    dims[D - 1] = packed.d_out();
-    Ok(tensor(from_vec(out, dims)))
+    let d_in = x.dims()[D - 1];
+    if N == 0 || weights.iter().any(|(int8, _)| int8.packed().d_in() != d_in) {
+        return Err(x);
+    }
+    let x = contiguous(float32(x)?);
+    let dims = x.layout().shape().to_vec();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let input = QuantizedInput::new(values(&x), rows, d_in);
+    let kernel = Int8Kernel::detect();
+    let outputs: Vec<Tensor<D>> = weights
+        .iter()
+        .map(|(int8, bias)| {
+            let packed = int8.packed();
+            let out =
+                int8_linear_quantized(&input, packed, bias.as_ref().map(values), kernel, epilogue);
+            let mut dims = dims.clone();
+            dims[D - 1] = packed.d_out();
+            tensor(from_vec(out, dims))
+        })
+        .collect();
+    Ok(outputs
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one output per layer")))
 }
 
 type AttentionInputs = (Tensor<3>, Tensor<3>, Tensor<3>);
