@@ -330,8 +330,8 @@ pub fn linear_int8<const D: usize>(
 }
 
 /// `x · weight + bias` for each of `layers` with the int8 kernel, `x` quantized once for all
-/// of them, when every layer's weight was quantized ([`crate::quantize_linears`]) with the
-/// same input width and `x` is a plain Flex float32 tensor.
+/// of them, when every layer's weight was quantized ([`crate::quantize_linears`]) and `x` is a
+/// plain Flex float32 tensor. Panics when `x`'s width is not a layer's input width.
 pub fn linear_int8_shared<const D: usize, const N: usize>(
     x: Tensor<D>,
     layers: [&Linear; N],
@@ -347,29 +347,25 @@ pub fn linear_int8_shared<const D: usize, const N: usize>(
         };
         weights.push((int8, bias));
     }
-    let d_in = x.dims()[D - 1];
-    if N == 0 || weights.iter().any(|(int8, _)| int8.packed().d_in() != d_in) {
-        return Err(x);
-    }
     let x = contiguous(float32(x)?);
     let dims = x.layout().shape().to_vec();
+    let d_in = dims[D - 1];
+    for (int8, _) in &weights {
+        let w_in = int8.packed().d_in();
+        assert_eq!(d_in, w_in, "linear: input width {d_in}, weight rows {w_in}");
+    }
     let rows = dims[..D - 1].iter().product::<usize>();
     let input = QuantizedInput::new(values(&x), rows, d_in);
     let kernel = Int8Kernel::detect();
-    let outputs: Vec<Tensor<D>> = weights
-        .iter()
-        .map(|(int8, bias)| {
-            let packed = int8.packed();
-            let out =
-                int8_linear_quantized(&input, packed, bias.as_ref().map(values), kernel, epilogue);
-            let mut dims = dims.clone();
-            dims[D - 1] = packed.d_out();
-            tensor(from_vec(out, dims))
-        })
-        .collect();
-    Ok(outputs
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("one output per layer")))
+    Ok(std::array::from_fn(|i| {
+        let (int8, bias) = &weights[i];
+        let packed = int8.packed();
+        let out =
+            int8_linear_quantized(&input, packed, bias.as_ref().map(values), kernel, epilogue);
+        let mut dims = dims.clone();
+        dims[D - 1] = packed.d_out();
+        tensor(from_vec(out, dims))
+    }))
 }
 
 type AttentionInputs = (Tensor<3>, Tensor<3>, Tensor<3>);
