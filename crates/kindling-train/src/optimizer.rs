@@ -169,7 +169,8 @@ struct ScaleGrads<'a> {
 impl ModuleMapper for ScaleGrads<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         if let Some(grad) = self.grads.remove::<D>(param.id) {
-            self.grads.register::<D>(param.id, grad * self.factor);
+            self.grads
+                .register::<D>(param.id, kernels::scale(grad, self.factor));
         }
         param
     }

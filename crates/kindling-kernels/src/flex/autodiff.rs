@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::{
     AttentionInputs, BiasParts, NORM_ROWS, Operand, contiguous, dropout_draw, from_vec,
-    gelu_in_parallel, linear_values, map_in_place, product_into, values,
+    gelu_in_parallel, linear_values, map_in_place, product, values,
 };
 use crate::AttentionBias;
 use crate::cpu::activation::gelu_backward_in_place;
@@ -362,11 +362,8 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
         let rows = g.len().checked_div(d_out).unwrap_or(0);
         let parents = ops.parents;
         if let Some(node) = &parents[0] {
-            // dx = g · Wᵀ, the weight read transposed in place.
-            let mut dx = vec![0.0f32; rows * d_in];
-            product_into(
-                &mut dx,
-                false,
+            // dx = g · Wᵀ.
+            let dx = product(
                 [rows, d_in, d_out],
                 Operand::rows(g, d_out),
                 Operand::transposed(values(&weight), d_out),
@@ -375,10 +372,7 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
         }
         if let Some(node) = &parents[1] {
             // dW = xᵀ · g: one product over every row of the batch.
-            let mut dw = vec![0.0f32; d_in * d_out];
-            product_into(
-                &mut dw,
-                false,
+            let dw = product(
                 [d_in, d_out, rows],
                 Operand::transposed(values(&input), d_in),
                 Operand::rows(g, d_out),
