@@ -444,32 +444,22 @@ impl QuantizedInput {
         }
     }
 
-    /// The int16 copy, widened in chunks on the thread pool when it is large (on the calling
-    /// thread it was a serial pass before every AVX2 product, with the pool idle).
+    /// The int16 copy, widened in chunks on the thread pool (on the calling thread it was a
+    /// serial pass before every AVX2 product, with the pool idle).
     #[allow(unsafe_code)]
     fn wide(&self) -> &[i16] {
         const CHUNK: usize = 1 << 14;
         self.wide.get_or_init(|| {
             let values = &self.rows.values;
-            let widen = |(wide, values): (&mut [std::mem::MaybeUninit<i16>], &[u8])| {
-                for (wide, &v) in wide.iter_mut().zip(values) {
-                    wide.write(i16::from(v) - OFFSET as i16);
-                }
-            };
-            let mut wide = Vec::<i16>::with_capacity(values.len());
-            let spare = &mut wide.spare_capacity_mut()[..values.len()];
-            if values.len() > CHUNK {
-                spare
-                    .par_chunks_mut(CHUNK)
-                    .zip(values.par_chunks(CHUNK))
-                    .for_each(widen);
-            } else {
-                widen((spare, values));
+            // SAFETY: each chunk is written whole: `zip` pairs it with as many values, because
+            // the chunks cover exactly `values.len()` of them.
+            unsafe {
+                super::written_in_parallel(values.len(), CHUNK, |first, wide| {
+                    for (wide, &v) in wide.iter_mut().zip(&values[first..]) {
+                        wide.write(i16::from(v) - OFFSET as i16);
+                    }
+                })
             }
-            // SAFETY: the chunks of `spare` and `values` pair up one to one with equal
-            // lengths, so every one of the `values.len()` values was written.
-            unsafe { wide.set_len(values.len()) };
-            wide
         })
     }
 }

@@ -36,6 +36,31 @@ macro_rules! dispatch {
 /// Lanes the reductions keep apart so they vectorize (one AVX-512 register).
 const LANES: usize = 16;
 
+/// `len` values, each chunk of `chunk` of them (the last may be shorter) written by
+/// `fill(first value's index, chunk)` on the thread pool, with no zero fill first (a serial
+/// fill before a parallel pass left the pool idle).
+///
+/// # Safety
+/// `fill` must write every value of each chunk it is given.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn written_in_parallel<T: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    let mut out = Vec::<T>::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(index, values)| fill(index * chunk, values));
+    // SAFETY: the chunks cover all `len` values and `fill` writes each whole chunk (the
+    // caller's contract).
+    unsafe { out.set_len(len) };
+    out
+}
+
 pub mod activation;
 pub mod attention;
 pub mod dropout;

@@ -27,6 +27,7 @@ use super::cpu::int8::{Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantiz
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
+use super::cpu::written_in_parallel;
 
 /// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
 fn float32<const D: usize>(tensor: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
@@ -328,28 +329,6 @@ fn row_major_copy(operand: &Operand<'_>, rows: usize, columns: usize) -> Vec<f32
     // SAFETY: the bands cover all `rows × columns` values, and each writes every column of
     // each of its rows.
     unsafe { out.set_len(rows * columns) };
-    out
-}
-
-/// `len` values, each chunk of `chunk` of them (the last may be shorter) written by
-/// `fill(first value's index, chunk)` on the thread pool, with no zero fill first.
-///
-/// # Safety
-/// `fill` must write every value of each chunk it is given.
-#[allow(unsafe_code)]
-unsafe fn written_in_parallel(
-    len: usize,
-    chunk: usize,
-    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
-) -> Vec<f32> {
-    let mut out = Vec::<f32>::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(index, values)| fill(index * chunk.max(1), values));
-    // SAFETY: the chunks cover all `len` values and `fill` writes each whole chunk (the
-    // caller's contract).
-    unsafe { out.set_len(len) };
     out
 }
 
@@ -802,15 +781,34 @@ pub fn sum_of_squares<const D: usize>(x: &Tensor<D>) -> Option<f64> {
     Some(total)
 }
 
-/// `x · factor`, in place where `x` is not shared, in chunks on the thread pool.
+/// `x · factor`, in place where `x` is not shared, in chunks on the thread pool; a shared `x`
+/// is read once into a new buffer (no copy first, then a second pass to scale it).
+#[allow(unsafe_code)]
 pub fn scale<const D: usize>(x: Tensor<D>, factor: f32) -> Result<Tensor<D>, Tensor<D>> {
     const CHUNK: usize = 1 << 15;
-    let primitive = float32(x)?;
-    Ok(tensor(map_in_place(primitive, |values| {
-        values
+    let mut primitive = contiguous(float32(x)?);
+    let len = primitive.layout().num_elements();
+    if let Some(storage) = primitive
+        .try_storage_mut::<f32>()
+        .filter(|s| s.len() == len)
+    {
+        storage
             .par_chunks_mut(CHUNK)
-            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v *= factor))
-    })))
+            .for_each(|chunk| chunk.iter_mut().for_each(|v| *v *= factor));
+        return Ok(tensor(primitive));
+    }
+    let shape = primitive.layout().shape().to_vec();
+    let source = values(&primitive);
+    // SAFETY: each chunk is written whole: `zip` pairs it with as many source values, because
+    // the chunks cover exactly `source.len()` values.
+    let scaled = unsafe {
+        written_in_parallel(source.len(), CHUNK, |first, out| {
+            for (out, &v) in out.iter_mut().zip(&source[first..]) {
+                out.write(v * factor);
+            }
+        })
+    };
+    Ok(tensor(from_vec(scaled, shape)))
 }
 
 /// Rows of a layer norm per task on the thread pool.
