@@ -17,26 +17,13 @@ pub fn hf_linear(d_input: usize, d_output: usize, std: f64, device: &Device) -> 
 }
 
 /// Looks `ids` up in `embedding`, with no gradient reaching the `padding_idx` row, as
-/// `torch.nn.Embedding(padding_idx=...)`: the positions holding the padding id get the
-/// lookup detached. It matters wherever padded positions reach the loss (a span head's
-/// softmax runs over every position, pads included); without autodiff it is the plain lookup.
+/// `torch.nn.Embedding(padding_idx=...)` (see [`kindling_kernels::embedding`]).
 pub fn padded_lookup(
     embedding: &Embedding,
     ids: Tensor<2, Int>,
     padding_idx: Option<usize>,
 ) -> Tensor<3> {
-    let out = embedding.forward(ids.clone());
-    // the table, a leaf, says whether gradients are tracked (an op's output never reports it)
-    match padding_idx {
-        Some(pad) if embedding.weight.val().is_require_grad() => {
-            let mask = ids
-                .equal_elem(pad as i64)
-                .unsqueeze_dim::<3>(2)
-                .expand(out.dims());
-            out.clone().mask_where(mask, out.detach())
-        }
-        _ => out,
-    }
+    kindling_kernels::embedding(embedding, ids, padding_idx)
 }
 
 /// An embedding table initialized as `transformers` does: normal weights, and the padding row

@@ -37,7 +37,7 @@ pub use int8::{
 pub use relative::{RelativeIndex, RelativeIndexError, RelativeTerm, relative_scores};
 pub use rotary::split_rotary_qkv;
 
-use burn::nn::{Dropout, LayerNorm, Linear};
+use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::activation;
 use burn::tensor::module::attention as fused_attention;
@@ -75,6 +75,36 @@ pub fn linear<const D: usize>(x: Tensor<D>, layer: &Linear) -> Tensor<D> {
         Err(x) => x,
     };
     linear_rows(x, layer)
+}
+
+/// Looks `ids` up in `table`, with no gradient reaching the `padding` row, as
+/// `torch.nn.Embedding(padding_idx=...)`: the positions holding the padding id get no part
+/// of the table's gradient. It matters wherever padded positions reach the loss (a span
+/// head's softmax runs over every position, pads included); without autodiff it is the plain
+/// lookup.
+///
+/// In training on Flex one backward node scatters the output's gradient onto a table of
+/// zeros on the thread pool (Burn's lookup filled and copied the whole dense gradient, 94 MB
+/// on BERT-base, on the calling thread); elsewhere the padding positions' lookups are
+/// detached.
+pub fn embedding(table: &Embedding, ids: Tensor<2, Int>, padding: Option<usize>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    let ids = match flex::embedding_autodiff(ids, table, padding) {
+        Ok(out) => return out,
+        Err(ids) => ids,
+    };
+    let out = table.forward(ids.clone());
+    // the table, a leaf, says whether gradients are tracked (an op's output never reports it)
+    match padding {
+        Some(pad) if table.weight.val().is_require_grad() => {
+            let mask = ids
+                .equal_elem(pad as i64)
+                .unsqueeze_dim::<3>(2)
+                .expand(out.dims());
+            out.clone().mask_where(mask, out.detach())
+        }
+        _ => out,
+    }
 }
 
 /// `layer.forward(x)` for each of `layers` on one input, as the query, key and value

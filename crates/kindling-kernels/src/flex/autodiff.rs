@@ -12,7 +12,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
@@ -469,6 +469,133 @@ fn linear_node<const N: usize>(
         OpsKind::Tracked(prep) => prep.finish(state, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
+}
+
+/// What an embedding lookup's backward needs: the ids it read and the table's shape.
+#[derive(Debug, Clone)]
+struct EmbeddingState {
+    /// The ids, one per output row, each below `rows`.
+    ids: Vec<usize>,
+    /// The id whose row gets no gradient (`padding_idx`).
+    padding: Option<usize>,
+    /// The table's `[rows, width]`.
+    shape: [usize; 2],
+}
+
+/// The backward of a lookup: each output row's gradient added onto its id's row of a table of
+/// zeros (the dense gradient `torch.nn.Embedding` gives too), with none for the padding id.
+#[derive(Debug)]
+struct EmbeddingBackward;
+
+impl Backward<Flex, 1> for EmbeddingBackward {
+    type State = EmbeddingState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let EmbeddingState {
+            ids,
+            padding,
+            shape,
+        } = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let grad = contiguous(grad);
+            from_vec(
+                embedding_gradient(values(&grad), &ids, padding, shape),
+                shape.to_vec(),
+            )
+        });
+    }
+}
+
+/// The table's gradient from the output's (`ids.len()` rows of `width`), in parallel over
+/// bands of table rows; each band adds its ids' rows in output order, so a repeated id sums
+/// in the same order as a serial scatter (the result does not depend on the thread count).
+/// The zeros come from the allocator (a row no id touches is never written: Flex's path
+/// filled the whole table with zeros, then copied it, 94 MB each on BERT-base).
+fn embedding_gradient(
+    grad: &[f32],
+    ids: &[usize],
+    padding: Option<usize>,
+    [rows, width]: [usize; 2],
+) -> Vec<f32> {
+    // Table rows per task.
+    const BAND: usize = 1024;
+    let mut table = vec![0.0f32; rows * width];
+    if width == 0 {
+        return table;
+    }
+    table
+        .par_chunks_mut(BAND * width)
+        .enumerate()
+        .for_each(|(band, out)| {
+            let first = band * BAND;
+            let end = first + out.len() / width;
+            for (position, &id) in ids.iter().enumerate() {
+                if (first..end).contains(&id) && Some(id) != padding {
+                    let row = &mut out[(id - first) * width..][..width];
+                    let source = &grad[position * width..][..width];
+                    row.iter_mut().zip(source).for_each(|(r, g)| *r += g);
+                }
+            }
+        });
+    table
+}
+
+/// `table.forward(ids)` on autodiff Flex tensors (training), with no gradient reaching the
+/// `padding` row, as `torch.nn.Embedding(padding_idx=...)`: the rows gathered on the thread
+/// pool, and one backward node that scatters the output's gradient onto the table. `Err`
+/// hands `ids` back when the table is not an autodiff Flex float32 tensor or an id is outside
+/// it (Burn's own lookup then reports it).
+pub fn embedding_autodiff(
+    ids: Tensor<2, Int>,
+    table: &Embedding,
+    padding: Option<usize>,
+) -> Result<Tensor<3>, Tensor<2, Int>> {
+    let Ok(weight) = autodiff32(table.weight.val()) else {
+        return Err(ids);
+    };
+    let values_table = contiguous(weight.primitive().clone());
+    let shape = values_table.layout().shape().to_vec();
+    let [rows, width] = [shape[0], shape[1]];
+    let [batch, seq] = ids.dims();
+    let Ok(flat) = ids.to_data().convert::<i64>().try_into_vec::<i64>() else {
+        return Err(ids);
+    };
+    let Some(flat) = flat
+        .iter()
+        .map(|&id| usize::try_from(id).ok().filter(|&id| id < rows))
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Err(ids);
+    };
+    let source = values(&values_table);
+    // Output rows per task.
+    const ROWS: usize = 64;
+    // SAFETY: each chunk is whole rows (`ROWS` of them, fewer in the last), each written whole
+    // from a row of the table (every id is below `rows`, checked above).
+    let out = unsafe {
+        crate::cpu::written_in_parallel(flat.len() * width, ROWS * width.max(1), |first, out| {
+            let first_row = first / width.max(1);
+            for (row, out) in out.chunks_exact_mut(width.max(1)).enumerate() {
+                let id = flat[first_row + row];
+                out.write_copy_of_slice(&source[id * width..][..width]);
+            }
+        })
+    };
+    let out = from_vec(out, vec![batch, seq, width]);
+    let state = EmbeddingState {
+        ids: flat,
+        padding,
+        shape: [rows, width],
+    };
+    let out = match EmbeddingBackward
+        .prepare::<NoCheckpointing>([weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
 }
 
 #[cfg(test)]

@@ -877,4 +877,6 @@ pub fn add_layer_norm<const D: usize>(
 mod autodiff;
 
 use autodiff::autodiff32;
-pub use autodiff::{attention_autodiff, gelu_autodiff, layer_norm_autodiff, linear_autodiff};
+pub use autodiff::{
+    attention_autodiff, embedding_autodiff, gelu_autodiff, layer_norm_autodiff, linear_autodiff,
+};
