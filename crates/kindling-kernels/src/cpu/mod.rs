@@ -71,3 +71,4 @@ pub mod norm;
 pub mod optim;
 pub mod rotary;
 pub mod softmax;
+pub mod transpose;

@@ -27,6 +27,7 @@ use super::cpu::int8::{Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantiz
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
+use super::cpu::transpose::transpose_band;
 use super::cpu::written_in_parallel;
 
 /// The tensor's Flex primitive when it is a float32 tensor on Flex without autodiff.
@@ -272,9 +273,12 @@ unsafe fn product_raw(
     // weight read transposed, as in a linear layer's input gradient) becomes a left operand
     // it packs on the calling thread before its threads start: 7% of a BERT-base training
     // step with the other thread idle. A row-major copy made on the pool avoids that.
-    let row_major;
+    // Taken out of the thread's slot (a product that runs another on this thread while it
+    // waits finds the slot empty and allocates its own), and put back after.
+    let mut row_major = Vec::new();
     let rhs = if parallel && rhs.row_stride == 1 && rhs.column_stride != 1 && n > 1 {
-        row_major = row_major_copy(&rhs, k, n);
+        row_major = ROW_MAJOR.take();
+        row_major_copy(&rhs, k, n, &mut row_major);
         Operand::rows(&row_major, n)
     } else {
         rhs
@@ -302,34 +306,43 @@ unsafe fn product_raw(
             parallelism,
         );
     }
+    if row_major.capacity() > 0 {
+        ROW_MAJOR.set(row_major);
+    }
 }
 
-/// The `rows × columns` view `operand` as a new row-major matrix, in bands of rows on the
-/// thread pool.
-#[allow(unsafe_code)]
-fn row_major_copy(operand: &Operand<'_>, rows: usize, columns: usize) -> Vec<f32> {
-    // Each task reads `BAND` consecutive values of every column (four cache lines when the
-    // view is column-major) and writes them down its band of rows.
+/// The `rows × columns` view `operand` (column-major: `row_stride` 1) as a row-major matrix in
+/// `out`, in bands of rows on the thread pool, each transposed in 8 × 8 tiles.
+fn row_major_copy(operand: &Operand<'_>, rows: usize, columns: usize, out: &mut Vec<f32>) {
+    // Rows a task writes: 64 values of each source row, four cache lines.
     const BAND: usize = 64;
-    let mut out = Vec::<f32>::with_capacity(rows * columns);
+    debug_assert_eq!(operand.row_stride, 1);
+    out.clear();
+    out.reserve(rows * columns);
     out.spare_capacity_mut()[..rows * columns]
         .par_chunks_mut(BAND * columns)
         .enumerate()
         .for_each(|(band, chunk)| {
-            let first = band * BAND;
-            for j in 0..columns {
-                for (i, row) in chunk.chunks_exact_mut(columns).enumerate() {
-                    row[j].write(
-                        operand.values
-                            [(first + i) * operand.row_stride + j * operand.column_stride],
-                    );
-                }
-            }
+            transpose_band(
+                operand.values,
+                operand.column_stride,
+                band * BAND,
+                columns,
+                chunk,
+            );
         });
-    // SAFETY: the bands cover all `rows × columns` values, and each writes every column of
-    // each of its rows.
-    unsafe { out.set_len(rows * columns) };
-    out
+    // SAFETY: the bands cover all `rows × columns` values, and `transpose_band` writes every
+    // value of each.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(rows * columns)
+    };
+}
+
+std::thread_local! {
+    /// The buffer of the last row-major copy made on this thread, kept for the next: a fresh
+    /// one per product was new pages to fault in each time (a weight's size, every step).
+    static ROW_MAJOR: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// `values` copied into a new vector, in chunks on the thread pool when it is large (a
