@@ -507,10 +507,13 @@ impl Backward<Flex, 1> for EmbeddingBackward {
 }
 
 /// The table's gradient from the output's (`ids.len()` rows of `width`), in parallel over
-/// bands of table rows; each band adds its ids' rows in output order, so a repeated id sums
-/// in the same order as a serial scatter (the result does not depend on the thread count).
-/// The zeros come from the allocator (a row no id touches is never written: Flex's path
-/// filled the whole table with zeros, then copied it, 94 MB each on BERT-base).
+/// bands of table rows; each band zeroes its rows, then adds its ids' rows in output order,
+/// so a repeated id sums in the same order as a serial scatter (the result does not depend
+/// on the thread count). Flex's path filled the whole table with zeros, then copied it, 94 MB
+/// each on BERT-base, on the calling thread. The zeros are written, not left to the
+/// allocator: gradient clipping reads the table, then writes it, and a page first read from
+/// the shared zero page costs a copy-on-write fault and a TLB shootdown when written.
+#[allow(unsafe_code)]
 fn embedding_gradient(
     grad: &[f32],
     ids: &[usize],
@@ -519,15 +522,17 @@ fn embedding_gradient(
 ) -> Vec<f32> {
     // Table rows per task.
     const BAND: usize = 1024;
-    let mut table = vec![0.0f32; rows * width];
     if width == 0 {
-        return table;
+        return Vec::new();
     }
-    table
-        .par_chunks_mut(BAND * width)
-        .enumerate()
-        .for_each(|(band, out)| {
-            let first = band * BAND;
+    // SAFETY: each chunk is whole rows of the table, and the task writes every value of it
+    // (the zeros) before it reads or adds to any.
+    unsafe {
+        crate::cpu::written_in_parallel(rows * width, BAND * width, |start, out| {
+            out.fill(std::mem::MaybeUninit::new(0.0));
+            // SAFETY: every value of `out` was just initialized.
+            let out = std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len());
+            let first = start / width;
             let end = first + out.len() / width;
             for (position, &id) in ids.iter().enumerate() {
                 if (first..end).contains(&id) && Some(id) != padding {
@@ -536,8 +541,8 @@ fn embedding_gradient(
                     row.iter_mut().zip(source).for_each(|(r, g)| *r += g);
                 }
             }
-        });
-    table
+        })
+    }
 }
 
 /// `table.forward(ids)` on autodiff Flex tensors (training), with no gradient reaching the
