@@ -577,10 +577,12 @@ pub fn embedding_autodiff(
     const ROWS: usize = 64;
     // SAFETY: each chunk is whole rows (`ROWS` of them, fewer in the last), each written whole
     // from a row of the table (every id is below `rows`, checked above).
+    // A row's length as a chunk length (a table of width 0 has no values to write).
+    let row_len = width.max(1);
     let out = unsafe {
-        crate::cpu::written_in_parallel(flat.len() * width, ROWS * width.max(1), |first, out| {
-            let first_row = first / width.max(1);
-            for (row, out) in out.chunks_exact_mut(width.max(1)).enumerate() {
+        crate::cpu::written_in_parallel(flat.len() * width, ROWS * row_len, |first, out| {
+            let first_row = first / row_len;
+            for (row, out) in out.chunks_exact_mut(row_len).enumerate() {
                 let id = flat[first_row + row];
                 out.write_copy_of_slice(&source[id * width..][..width]);
             }

@@ -313,6 +313,7 @@ unsafe fn product_raw(
 
 /// The `rows × columns` view `operand` (column-major: `row_stride` 1) as a row-major matrix in
 /// `out`, in bands of rows on the thread pool, each transposed in 8 × 8 tiles.
+#[allow(unsafe_code)]
 fn row_major_copy(operand: &Operand<'_>, rows: usize, columns: usize, out: &mut Vec<f32>) {
     // Rows a task writes: 64 values of each source row, four cache lines.
     const BAND: usize = 64;
@@ -333,10 +334,7 @@ fn row_major_copy(operand: &Operand<'_>, rows: usize, columns: usize, out: &mut 
         });
     // SAFETY: the bands cover all `rows × columns` values, and `transpose_band` writes every
     // value of each.
-    #[allow(unsafe_code)]
-    unsafe {
-        out.set_len(rows * columns)
-    };
+    unsafe { out.set_len(rows * columns) };
 }
 
 std::thread_local! {
