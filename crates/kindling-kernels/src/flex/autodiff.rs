@@ -575,10 +575,10 @@ pub fn embedding_autodiff(
     let source = values(&values_table);
     // Output rows per task.
     const ROWS: usize = 64;
-    // SAFETY: each chunk is whole rows (`ROWS` of them, fewer in the last), each written whole
-    // from a row of the table (every id is below `rows`, checked above).
     // A row's length as a chunk length (a table of width 0 has no values to write).
     let row_len = width.max(1);
+    // SAFETY: each chunk is whole rows (`ROWS` of them, fewer in the last), each written whole
+    // from a row of the table (every id is below `rows`, checked above).
     let out = unsafe {
         crate::cpu::written_in_parallel(flat.len() * width, ROWS * row_len, |first, out| {
             let first_row = first / row_len;
