@@ -9,6 +9,17 @@
 //! - `int16 madd x6`: the AVX2 int8 kernel's step: 2 loads, then per row a broadcast, 2
 //!   `vpmaddwd` and 2 `vpaddd` into 12 accumulators. Elements are `vpmaddwd` (16 products).
 //! - `int16 madd alone`: 12 independent `vpmaddwd`, no adds. Elements are `vpmaddwd`.
+//! - `int32 add alone`: 12 independent `vpaddd`. Elements are `vpaddd`: with `madd alone`,
+//!   what the int16 step's two halves issue apart.
+//! - `int16 madd + f32 fma x6`: three rows of the int16 step and three of the float step in
+//!   one loop. Elements are multiplying instructions (`vpmaddwd` and `vfmadd231ps`, 12 an
+//!   iteration): if the integer and float multiplies had pipes of their own, this rate would
+//!   pass both steps' alone.
+//! - `u8s8 maddubs x5`: the saturating 8-bit step that MLAS and fbgemm run on AVX2 without
+//!   VNNI, on five rows (a register holds the ones): per row a broadcast, then per register
+//!   `vpmaddubsw` (unsigned bytes times signed bytes, pairs summed in saturating int16),
+//!   `vpmaddwd` by ones and `vpaddd`. Elements are `vpmaddubsw` (32 products each). It is
+//!   exact only when one operand has 7 bits.
 //! - `vnni256 x6`: the AVX-VNNI kernel's step: 2 loads, then per row a broadcast and 2
 //!   `vpdpbusd` (32 products each, the accumulation included), with the VEX form where the CPU
 //!   has AVX-VNNI and the EVEX form where it has AVX-512 VL + VNNI. Elements are `vpdpbusd`.
@@ -105,7 +116,31 @@ mod x86 {
         };
     }
 
-    /// The step the three x6 patterns share: two 32-byte loads (`$load`) of the weights into
+    macro_rules! maddubs_row {
+        ($offset:literal, $a:literal, $b:literal) => {
+            concat!(
+                "vpbroadcastd ymm12, dword ptr [{p} + ",
+                $offset,
+                "]\n",
+                "vpmaddubsw ymm13, ymm12, ymm10\n",
+                "vpmaddwd ymm13, ymm13, ymm9\n",
+                "vpaddd ",
+                $a,
+                ", ",
+                $a,
+                ", ymm13\n",
+                "vpmaddubsw ymm12, ymm12, ymm11\n",
+                "vpmaddwd ymm12, ymm12, ymm9\n",
+                "vpaddd ",
+                $b,
+                ", ",
+                $b,
+                ", ymm12\n"
+            )
+        };
+    }
+
+    /// The step the x6 patterns share: two 32-byte loads (`$load`) of the weights into
     /// ymm10 and ymm11, then `$row` for each of six rows, whose broadcast reads offsets 64–84
     /// into ymm12 and whose accumulators are ymm0–ymm9, ymm14 and ymm15 (ymm13 is left for a
     /// product register). `$extra` is passed on to each row.
@@ -188,6 +223,79 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn add_alone(scratch: &Scratch) {
+        // SAFETY: as above.
+        unsafe {
+            ymm_loop!(
+                scratch,
+                concat!(
+                    "/* {p} */\n",
+                    "vpaddd ymm0, ymm0, ymm13\n",
+                    "vpaddd ymm1, ymm1, ymm13\n",
+                    "vpaddd ymm2, ymm2, ymm13\n",
+                    "vpaddd ymm3, ymm3, ymm13\n",
+                    "vpaddd ymm4, ymm4, ymm13\n",
+                    "vpaddd ymm5, ymm5, ymm13\n",
+                    "vpaddd ymm6, ymm6, ymm13\n",
+                    "vpaddd ymm7, ymm7, ymm13\n",
+                    "vpaddd ymm8, ymm8, ymm13\n",
+                    "vpaddd ymm9, ymm9, ymm13\n",
+                    "vpaddd ymm10, ymm10, ymm13\n",
+                    "vpaddd ymm11, ymm11, ymm13\n",
+                )
+            )
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn madd_fma_x6(scratch: &Scratch) {
+        // SAFETY: as above.
+        unsafe {
+            ymm_loop!(
+                scratch,
+                concat!(
+                    "vmovdqu ymm10, ymmword ptr [{p}]\n",
+                    "vmovdqu ymm11, ymmword ptr [{p} + 32]\n",
+                    madd_row!("64", "ymm0", "ymm1"),
+                    fma_row!("68", "ymm2", "ymm3"),
+                    madd_row!("72", "ymm4", "ymm5"),
+                    fma_row!("76", "ymm6", "ymm7"),
+                    madd_row!("80", "ymm8", "ymm9"),
+                    fma_row!("84", "ymm14", "ymm15"),
+                )
+            )
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn maddubs_x5(scratch: &Scratch) {
+        // Five rows: ymm9 holds the int16 factors `vpmaddwd` sums the pairs with (ones in a
+        // kernel; any value issues alike), loaded, so no arithmetic instruction makes them.
+        // SAFETY: as above.
+        unsafe {
+            ymm_loop!(
+                scratch,
+                concat!(
+                    "vmovdqu ymm9, ymmword ptr [{p} + 96]\n",
+                    "vmovdqu ymm10, ymmword ptr [{p}]\n",
+                    "vmovdqu ymm11, ymmword ptr [{p} + 32]\n",
+                    maddubs_row!("64", "ymm0", "ymm1"),
+                    maddubs_row!("68", "ymm2", "ymm3"),
+                    maddubs_row!("72", "ymm4", "ymm5"),
+                    maddubs_row!("76", "ymm6", "ymm7"),
+                    maddubs_row!("80", "ymm14", "ymm15"),
+                )
+            )
+        }
+    }
+
+    /// # Safety
     /// The CPU must have AVX-VNNI.
     #[target_feature(enable = "avx2,avxvnni")]
     pub unsafe fn vnni256_vex(scratch: &Scratch) {
@@ -228,6 +336,17 @@ fn ceilings(c: &mut Criterion) {
     group.bench_function("int16 madd alone", |b| {
         b.iter(|| unsafe { x86::madd_alone(&scratch) })
     });
+    group.bench_function("int32 add alone", |b| {
+        b.iter(|| unsafe { x86::add_alone(&scratch) })
+    });
+    group.bench_function("int16 madd + f32 fma x6", |b| {
+        b.iter(|| unsafe { x86::madd_fma_x6(&scratch) })
+    });
+    group.throughput(Throughput::Elements(10 * ITERS));
+    group.bench_function("u8s8 maddubs x5", |b| {
+        b.iter(|| unsafe { x86::maddubs_x5(&scratch) })
+    });
+    group.throughput(Throughput::Elements(12 * ITERS));
     if has!("avxvnni") {
         group.bench_function("vnni256 x6 (VEX)", |b| {
             b.iter(|| unsafe { x86::vnni256_vex(&scratch) })

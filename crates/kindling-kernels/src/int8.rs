@@ -190,7 +190,7 @@ mod flex_int8 {
     use burn::tensor::DType;
 
     use super::{Int8Values, LinearInt8, LinearWeights, QuantizeError, QuantizeReport};
-    use crate::cpu::int8::PackedInt8;
+    use crate::cpu::int8::{ActivationBits, Int8Kernel, PackedInt8};
     use crate::flex::is_flex_device;
 
     /// A linear layer's weight in int8: per output column, symmetric, packed for the kernels.
@@ -217,6 +217,12 @@ mod flex_int8 {
         /// Output width.
         pub fn d_out(&self) -> usize {
             self.packed.d_out()
+        }
+
+        /// How the inputs of this layer's products are quantized: seven bits where a float
+        /// model was quantized for the plain AVX2 kernel, eight otherwise.
+        pub fn activations(&self) -> ActivationBits {
+            self.packed.activations()
         }
 
         /// The per-output-column scales.
@@ -302,7 +308,10 @@ mod flex_int8 {
                         return (param, None);
                     }
                     match weight.into_data().try_into_vec::<f32>() {
-                        Ok(values) => PackedInt8::quantize(&values, d_in, d_out),
+                        // Seven-bit activations where the kernel is plain AVX2 (see
+                        // `ActivationBits`); a checkpoint's own int8 keeps its `W8A8`.
+                        Ok(values) => PackedInt8::quantize(&values, d_in, d_out)
+                            .with_activations(ActivationBits::for_kernel(Int8Kernel::detect())),
                         Err(e) => {
                             self.fail(QuantizeError::Unsupported {
                                 path: format!("{stored} ({e:?})"),

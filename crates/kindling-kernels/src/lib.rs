@@ -25,7 +25,7 @@ mod rotary;
 
 pub use bias::{AttentionBias, mask_value};
 #[cfg(feature = "flex")]
-pub use cpu::int8::Int8Kernel;
+pub use cpu::int8::{ActivationBits, Int8Kernel};
 #[cfg(feature = "flex")]
 pub use cpu::isa::{ISA_VARIABLE, Isa, isa};
 #[cfg(feature = "flex")]

@@ -5,6 +5,10 @@
 //! Both quantizations follow compressed-tensors' `W8A8` scheme, the one a `transformers`
 //! int8 checkpoint (`quant_method: compressed-tensors`) is computed with: the scale is
 //! `max |v| / 127.5` and a value is `round(v / scale)`, ties to even, clamped to `[-128, 127]`.
+//! A float model quantized where the kernel is plain AVX2 takes its activations one bit
+//! shorter ([`ActivationBits::Seven`]: `max |v| / 63.5`, values in `[-64, 64]`), as PyTorch's
+//! dynamic quantization does on x86 (`reduce_range`), so that AVX2's 8-bit multiply-add is
+//! exact; its weights stay 8-bit.
 //!
 //! The activations are stored as unsigned bytes `q + 128`. The kernels compute the same
 //! integers, so their outputs are bit-for-bit equal:
@@ -13,15 +17,20 @@
 //! - AVX-VNNI: the same `vpdpbusd` on 256-bit registers (VEX-encoded), for the CPUs that have
 //!   it without AVX-512 (Intel's since Alder Lake): 32 products an instruction, the
 //!   accumulation included, against the int16 kernel's 16 products in two instructions.
-//! - AVX2: both sides widened to int16 (the weights once, the activations per product), then
-//!   `vpmaddwd` multiplies pairs of inputs and adds them into int32: 16 products an
-//!   instruction, none of which can saturate (the 8-bit `vpmaddubsw` could, and making it
-//!   exact cost more instructions than the widening saves).
+//! - AVX2 with 7-bit activations: `vpmaddubsw` multiplies the weights, stored as unsigned
+//!   `w + 128`, by the signed activations and adds pairs into int16, which cannot saturate
+//!   (`2 · 255 · 64 < 2¹⁵`); `vpmaddwd` by ones adds the pairs into int32, and
+//!   `128 · Σ_k q` is taken back off each row: 32 products in three instructions.
+//! - AVX2 with 8-bit activations (a quantized checkpoint's `W8A8`): both sides widened to
+//!   int16 (the weights once, the activations per product), then `vpmaddwd` multiplies pairs
+//!   of inputs and adds them into int32: 16 products an instruction, none of which can
+//!   saturate (the 8-bit form could with 8-bit activations, and making it exact cost more
+//!   instructions than the widening saves).
 //! - a portable loop, the reference and the fallback.
 //!
 //! The weights are packed once, in blocks of 16 output columns, 4 inputs per column, the order
-//! in which the VNNI kernel reads them; the AVX2 kernel's int16 copy (2 inputs per column) is
-//! made the first time it runs.
+//! in which the VNNI kernel reads them; the AVX2 kernels' copies (int16, 2 inputs per column,
+//! or the unsigned bytes) are made the first time they run.
 
 use std::sync::OnceLock;
 
@@ -34,6 +43,9 @@ const BLOCK: usize = 16;
 /// Rows one AVX2 kernel call computes: 6 rows by one block is 12 accumulators, 2 weight
 /// registers and a broadcast, inside the 16 registers.
 const TILE_ROWS: usize = 6;
+/// Rows one 8-bit AVX2 kernel call computes: 5 rows by one block is 10 accumulators, 2
+/// weight registers, a broadcast, a product register and the int16 ones.
+const U8S8_TILE_ROWS: usize = 5;
 /// Rows one AVX-VNNI kernel call computes: 6 rows by one block is 12 accumulators, 2 weight
 /// registers and a broadcast (`vpdpbusd` accumulates in place, so no product register).
 const VNNI256_TILE_ROWS: usize = 6;
@@ -43,6 +55,39 @@ const VNNI256_TILE_ROWS: usize = 6;
 const VNNI_TILE_ROWS: usize = 8;
 /// Blocks one VNNI kernel call computes.
 const VNNI_TILE_BLOCKS: usize = 3;
+
+/// How finely each row of a product's input is quantized (the weights are int8 either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActivationBits {
+    /// Steps of `max |x| / 127.5`, values in `[-128, 127]`: compressed-tensors' `W8A8`, what a
+    /// quantized checkpoint declares.
+    #[default]
+    Eight,
+    /// Steps of `max |x| / 63.5`, values in `[-64, 64]`: one bit less, as PyTorch's dynamic
+    /// quantization on x86 (`reduce_range`). AVX2's 8-bit `vpmaddubsw` is then exact, and makes
+    /// 32 products a cycle where the int16 form makes 25 (`cargo bench --bench ceiling`).
+    Seven,
+}
+
+impl ActivationBits {
+    /// Half the number of steps a row's range is cut into.
+    fn half_steps(self) -> f32 {
+        match self {
+            Self::Eight => 127.5,
+            Self::Seven => 63.5,
+        }
+    }
+
+    /// What dynamic quantization of a float model takes with `kernel`: seven bits for plain
+    /// AVX2 (no VNNI), whose exact 8-bit form is 1.25x slower; eight for every other kernel,
+    /// which multiplies 8-bit activations at full speed.
+    pub fn for_kernel(kernel: Int8Kernel) -> Self {
+        match kernel {
+            Int8Kernel::Avx2 => Self::Seven,
+            _ => Self::Eight,
+        }
+    }
+}
 
 /// A linear layer's weight, quantized per output channel and packed for the kernels.
 #[derive(Debug, Clone)]
@@ -58,8 +103,12 @@ pub struct PackedInt8 {
     /// `data` widened to int16 for the AVX2 kernel, `[block][pair][column in block][input in
     /// pair]`, made on its first use (a CPU with VNNI never needs it).
     wide: OnceLock<Vec<i16>>,
+    /// `data` as unsigned bytes `w + 128`, for the 8-bit AVX2 kernel, made on its first use.
+    unsigned: OnceLock<Vec<u8>>,
     /// Per column (padded with zeros): the scale that maps int8 back to float.
     scales: Vec<f32>,
+    /// How the inputs of this weight's products are quantized.
+    activations: ActivationBits,
 }
 
 impl PackedInt8 {
@@ -75,7 +124,7 @@ impl PackedInt8 {
             }
         }
         for scale in &mut scales[..d_out] {
-            *scale = scale_for(*scale);
+            *scale = scale_for(*scale, ActivationBits::Eight.half_steps());
         }
         let mut by_input = vec![0i8; d_in * d_out];
         for (row, out) in weight
@@ -118,8 +167,31 @@ impl PackedInt8 {
             data,
             column_sums,
             wide: OnceLock::new(),
+            unsigned: OnceLock::new(),
             scales,
+            activations: ActivationBits::Eight,
         }
+    }
+
+    /// The same weight, its products quantizing their inputs with `bits`.
+    pub fn with_activations(mut self, bits: ActivationBits) -> Self {
+        self.activations = bits;
+        self
+    }
+
+    /// How the inputs of this weight's products are quantized.
+    pub fn activations(&self) -> ActivationBits {
+        self.activations
+    }
+
+    /// The values as unsigned bytes `w + 128` (the top bit flipped), in the packed order.
+    fn unsigned(&self) -> &[u8] {
+        self.unsigned.get_or_init(|| {
+            self.data
+                .iter()
+                .map(|&v| v.cast_unsigned() ^ 0x80)
+                .collect()
+        })
     }
 
     /// The values as int16 in the AVX2 kernel's order: each group of 4 inputs of a block
@@ -192,25 +264,25 @@ impl PackedInt8 {
         }
     }
 
-    /// Bytes held (the packed values, their int16 copy once the AVX2 kernel made it, and the
-    /// per-column vectors).
+    /// Bytes held (the packed values, their int16 or unsigned copy once an AVX2 kernel made
+    /// it, and the per-column vectors).
     pub fn bytes(&self) -> usize {
         self.data.len()
             + self.wide.get().map_or(0, |wide| 2 * wide.len())
+            + self.unsigned.get().map_or(0, Vec::len)
             + 4 * (self.column_sums.len() + self.scales.len())
     }
 }
 
-/// Half the number of int8 steps: a scale is `max |v| / 127.5` (compressed-tensors' rule).
-const HALF_STEPS: f32 = 127.5;
 /// What the stored activation bytes add to each value: `q + 128` is `q` with its top bit
 /// flipped.
 const OFFSET: i32 = 128;
 
-/// The scale of values whose largest magnitude is `max`; the machine epsilon when `max` is 0,
-/// as compressed-tensors avoids dividing by zero.
-fn scale_for(max: f32) -> f32 {
-    let scale = max / HALF_STEPS;
+/// The scale of values whose largest magnitude is `max`, cut into `2 · half_steps` steps
+/// (127.5: compressed-tensors' rule); the machine epsilon when `max` is 0, as
+/// compressed-tensors avoids dividing by zero.
+fn scale_for(max: f32, half_steps: f32) -> f32 {
+    let scale = max / half_steps;
     if scale == 0.0 { f32::EPSILON } else { scale }
 }
 
@@ -278,12 +350,12 @@ fn quantize_values(row: &[f32], out: &mut [u8], scale: f32, isa: Isa) {
     }
 }
 
-/// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / 127.5`
+/// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / half_steps`
 /// (written to `scale`); the padding past the row is the value 0.
-fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32) {
+fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32, half_steps: f32) {
     let mut max = 0.0f32;
     max_abs(row, &mut max);
-    let s = scale_for(max);
+    let s = scale_for(max, half_steps);
     *scale = s;
     quantize_values(row, out, s, isa());
     out[row.len()..].fill(OFFSET as u8);
@@ -297,7 +369,14 @@ struct QuantizedRows {
     stride: usize,
 }
 
-fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> QuantizedRows {
+fn quantize_rows(
+    x: &[f32],
+    rows: usize,
+    d_in: usize,
+    groups: usize,
+    bits: ActivationBits,
+) -> QuantizedRows {
+    let half_steps = bits.half_steps();
     let stride = groups * 4;
     let mut values = vec![0u8; rows * stride];
     let mut scales = vec![0.0f32; rows];
@@ -306,12 +385,12 @@ fn quantize_rows(x: &[f32], rows: usize, d_in: usize, groups: usize) -> Quantize
         x.par_chunks(width)
             .zip(values.par_chunks_mut(stride_or_one))
             .zip(scales.par_iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale, half_steps));
     } else {
         x.chunks(width)
             .zip(values.chunks_mut(stride_or_one))
             .zip(scales.iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale, half_steps));
     }
     QuantizedRows {
         values,
@@ -403,10 +482,15 @@ unsafe impl Sync for OutPtr {}
 struct Product<'a> {
     rows: &'a QuantizedRows,
     weight: &'a PackedInt8,
-    /// For the AVX2 kernel: the rows' values as int16 `q` (the stride of `rows`) and the
-    /// weight's int16 copy; empty for the other kernels.
+    /// For the int16 AVX2 kernel: the rows' values as int16 `q` (the stride of `rows`) and the
+    /// weight's int16 copy; empty otherwise.
     wide_rows: &'a [i16],
     wide_weight: &'a [i16],
+    /// For the 8-bit AVX2 kernel: the rows' values as signed `q` (the stride of `rows`), each
+    /// row's `Σ q`, and the weight as unsigned `w + 128`; empty otherwise.
+    signed_rows: &'a [i8],
+    row_sums: &'a [i32],
+    unsigned_weight: &'a [u8],
     /// The bias, padded to whole blocks (zeros when the layer has none).
     bias: &'a [f32],
     out: OutPtr,
@@ -428,20 +512,50 @@ pub enum Epilogue {
 pub struct QuantizedInput {
     rows: QuantizedRows,
     d_in: usize,
-    /// The values as int16 `q`, for the AVX2 kernel, made on its first use.
+    bits: ActivationBits,
+    /// The values as int16 `q`, for the int16 AVX2 kernel, made on its first use.
     wide: OnceLock<Vec<i16>>,
+    /// The values as signed `q` with each row's sum, for the 8-bit AVX2 kernel, made on its
+    /// first use.
+    signed: OnceLock<(Vec<i8>, Vec<i32>)>,
 }
 
 impl QuantizedInput {
-    /// `x`, row-major `[rows, d_in]`, each row quantized with its own scale
-    /// `max |row| / 127.5`.
-    pub fn new(x: &[f32], rows: usize, d_in: usize) -> Self {
+    /// `x`, row-major `[rows, d_in]`, each row quantized with its own scale: `max |row| /
+    /// 127.5` with [`ActivationBits::Eight`], `max |row| / 63.5` with
+    /// [`ActivationBits::Seven`] (the weights' [`PackedInt8::activations`]).
+    pub fn new(x: &[f32], rows: usize, d_in: usize, bits: ActivationBits) -> Self {
         assert_eq!(x.len(), rows * d_in, "quantize: x is not rows x d_in");
         Self {
-            rows: quantize_rows(x, rows, d_in, d_in.div_ceil(4)),
+            rows: quantize_rows(x, rows, d_in, d_in.div_ceil(4), bits),
             d_in,
+            bits,
             wide: OnceLock::new(),
+            signed: OnceLock::new(),
         }
+    }
+
+    /// The signed copy (`q`, the stored bytes with their top bit flipped back) and each row's
+    /// `Σ q`, in bands of rows on the thread pool.
+    fn signed(&self) -> (&[i8], &[i32]) {
+        let (values, sums) = self.signed.get_or_init(|| {
+            let (bytes, stride) = (&self.rows.values, self.rows.stride.max(1));
+            let mut values = vec![0i8; bytes.len()];
+            let mut sums = vec![0i32; self.rows.scales.len()];
+            values
+                .par_chunks_mut(stride)
+                .zip(bytes.par_chunks(stride))
+                .zip(sums.par_iter_mut())
+                .with_min_len(16)
+                .for_each(|((out, row), sum)| {
+                    for (q, &b) in out.iter_mut().zip(row) {
+                        *q = (b ^ 0x80).cast_signed();
+                    }
+                    *sum = out.iter().map(|&q| i32::from(q)).sum();
+                });
+            (values, sums)
+        });
+        (values, sums)
     }
 
     /// The int16 copy, widened in chunks on the thread pool (on the calling thread it was a
@@ -475,12 +589,13 @@ pub fn int8_linear(
     bias: Option<&[f32]>,
     kernel: Int8Kernel,
 ) -> Vec<f32> {
-    let input = QuantizedInput::new(x, rows, weight.d_in);
+    let input = QuantizedInput::new(x, rows, weight.d_in, weight.activations);
     int8_linear_quantized(&input, weight, bias, kernel, Epilogue::Identity)
 }
 
 /// `input · W + bias`, then `epilogue`, into a new `[rows, d_out]` vector, with `kernel`
-/// (which must be supported: see [`Int8Kernel::is_supported`]). The output is written once,
+/// (which must be supported: see [`Int8Kernel::is_supported`]); `input` must be quantized with
+/// the weight's [`PackedInt8::activations`]. The output is written once,
 /// by the kernels, without first being zeroed (that fill was 5–7% of a BERT-base int8
 /// forward).
 pub fn int8_linear_quantized(
@@ -492,6 +607,10 @@ pub fn int8_linear_quantized(
 ) -> Vec<f32> {
     let (d_in, d_out, rows) = (weight.d_in, weight.d_out, input.rows.scales.len());
     assert_eq!(input.d_in, d_in, "int8_linear: input width is not d_in");
+    assert_eq!(
+        input.bits, weight.activations,
+        "int8_linear: the input is not quantized as the weight's products take it"
+    );
     assert!(
         kernel.is_supported(),
         "int8_linear: {kernel:?} is not supported here"
@@ -507,16 +626,26 @@ pub fn int8_linear_quantized(
     if let Some(bias) = bias {
         padded_bias[..d_out].copy_from_slice(&bias[..d_out]);
     }
-    let (wide_rows, wide_weight) = if kernel == Int8Kernel::Avx2 {
+    let avx2 = kernel == Int8Kernel::Avx2;
+    let (wide_rows, wide_weight) = if avx2 && input.bits == ActivationBits::Eight {
         (input.wide(), weight.wide())
     } else {
         (&[][..], &[][..])
+    };
+    let (signed_rows, row_sums, unsigned_weight) = if avx2 && input.bits == ActivationBits::Seven {
+        let (values, sums) = input.signed();
+        (values, sums, weight.unsigned())
+    } else {
+        (&[][..], &[][..], &[][..])
     };
     let product = Product {
         rows: quantized,
         weight,
         wide_rows,
         wide_weight,
+        signed_rows,
+        row_sums,
+        unsigned_weight,
         bias: &padded_bias,
         out: OutPtr(out.as_mut_ptr()),
     };
@@ -582,7 +711,9 @@ fn run_task(
         }
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx2 | Int8Kernel::AvxVnni => {
+            let eight_bit = !product.unsigned_weight.is_empty();
             let (tile_rows, vex) = match kernel {
+                Int8Kernel::Avx2 if eight_bit => (U8S8_TILE_ROWS, false),
                 Int8Kernel::Avx2 => (TILE_ROWS, false),
                 _ => (VNNI256_TILE_ROWS, has_avx_vnni()),
             };
@@ -596,9 +727,13 @@ fn run_task(
                     tiles -= 1;
                     // SAFETY: the CPU has the kernel's instructions (checked by the caller:
                     // AVX2 and FMA, or AVX-VNNI's VEX form when `vex`, else AVX-512 VL and
-                    // VNNI); the tile lies inside the output and the packed weight.
+                    // VNNI); the tile lies inside the output and the packed weight (and the
+                    // 8-bit kernel's copies, which `eight_bit` says were made).
                     unsafe {
                         match kernel {
+                            Int8Kernel::Avx2 if eight_bit => {
+                                x86::avx2_u8s8_tile(product, row, m, block)
+                            }
                             Int8Kernel::Avx2 => x86::avx2_tile(product, row, m, block),
                             _ if vex => x86::avx_vnni_tile(product, row, m, block),
                             _ => x86::avx512vl_vnni_tile(product, row, m, block),
@@ -653,7 +788,10 @@ fn portable_tile(product: &Product<'_>, row: usize, block: usize) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, Product, TILE_ROWS, VNNI_TILE_BLOCKS, VNNI_TILE_ROWS, VNNI256_TILE_ROWS};
+    use super::{
+        BLOCK, Product, TILE_ROWS, U8S8_TILE_ROWS, VNNI_TILE_BLOCKS, VNNI_TILE_ROWS,
+        VNNI256_TILE_ROWS,
+    };
 
     /// Rows `row..row + m` by blocks `block..block + n`, with `vpdpbusd`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -830,10 +968,59 @@ mod x86 {
         store_rows::<M>(p, row, block, &acc, false);
     }
 
+    /// Rows `row..row + m` by one block, with `vpmaddubsw` on the unsigned weight bytes and
+    /// the signed 7-bit activations.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2_u8s8_tile(p: &Product<'_>, row: usize, m: usize, block: usize) {
+        match m {
+            5 => avx2_u8s8::<5>(p, row, block),
+            4 => avx2_u8s8::<4>(p, row, block),
+            3 => avx2_u8s8::<3>(p, row, block),
+            2 => avx2_u8s8::<2>(p, row, block),
+            1 => avx2_u8s8::<1>(p, row, block),
+            _ => unreachable!("tiles are at most {U8S8_TILE_ROWS} rows"),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_u8s8<const M: usize>(p: &Product<'_>, row: usize, block: usize) {
+        let w = p.weight;
+        let stride = p.rows.stride;
+        let x = p.signed_rows.as_ptr().add(row * stride);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_si256(); 2]; M];
+        // As in the int16 kernel: each row's groups of 4 as int32, the weight by pointer.
+        let rows: [*const i32; M] = std::array::from_fn(|i| x.add(i * stride).cast::<i32>());
+        let mut weights = p.unsigned_weight.as_ptr().add(block * w.groups * BLOCK * 4);
+        for g in 0..w.groups {
+            // Columns 0-7 and 8-15 of the block, 4 inputs each.
+            let lo = _mm256_loadu_si256(weights.cast());
+            let hi = _mm256_loadu_si256(weights.add(32).cast());
+            weights = weights.add(BLOCK * 4);
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                // Inputs 4g..4g + 3 of the row in every lane. `vpmaddubsw` adds pairs
+                // (w0 + 128) · q0 + (w1 + 128) · q1, at most 2 · 255 · 64 in magnitude, below
+                // int16's saturation; `vpmaddwd` by ones adds the two pairs into int32.
+                let xs = _mm256_set1_epi32(row.add(g).read_unaligned());
+                let lo4 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xs), ones);
+                let hi4 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xs), ones);
+                acc[0] = _mm256_add_epi32(acc[0], lo4);
+                acc[1] = _mm256_add_epi32(acc[1], hi4);
+            }
+        }
+        // Σ (w + 128) · q = Σ w · q + 128 · Σ q: the row's offset comes off every column.
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let offset = _mm256_set1_epi32(super::OFFSET * p.row_sums[row + i]);
+            acc[0] = _mm256_sub_epi32(acc[0], offset);
+            acc[1] = _mm256_sub_epi32(acc[1], offset);
+        }
+        store_rows::<M>(p, row, block, &acc, false);
+    }
+
     /// Writes rows `row..row + M` of block `block` from their int32 sums: `(sum − offset) ·
     /// row scale · column scale + bias`, where the offset is `128 · Σ_k w` per column when the
     /// sums are of the unsigned activations `q + 128` (`unsigned`, the VNNI kernels) and
-    /// nothing when they are of `q` (the int16 kernel).
+    /// nothing when they are of `q` (the AVX2 kernels).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn store_rows<const M: usize>(
@@ -949,9 +1136,16 @@ mod tests {
             .collect()
     }
 
-    fn run(kernel: Int8Kernel, rows: usize, d_in: usize, d_out: usize) -> Vec<f32> {
+    fn run(
+        kernel: Int8Kernel,
+        rows: usize,
+        d_in: usize,
+        d_out: usize,
+        bits: ActivationBits,
+    ) -> Vec<f32> {
         let x = values(rows * d_in, 1);
-        let packed = PackedInt8::quantize(&values(d_in * d_out, 2), d_in, d_out);
+        let packed =
+            PackedInt8::quantize(&values(d_in * d_out, 2), d_in, d_out).with_activations(bits);
         let bias = values(d_out, 3);
         int8_linear(&x, rows, &packed, Some(&bias), kernel)
     }
@@ -965,6 +1159,9 @@ mod tests {
         (70, 130, 300),
     ];
 
+    /// Both ways of quantizing the activations.
+    const BITS: [ActivationBits; 2] = [ActivationBits::Eight, ActivationBits::Seven];
+
     /// Every kernel but the portable reference.
     const SIMD_KERNELS: [Int8Kernel; 3] = [
         Int8Kernel::Avx2,
@@ -976,13 +1173,15 @@ mod tests {
     fn a_shared_input_and_the_gelu_epilogue_give_the_separate_passes_bit_for_bit() {
         let kernels = std::iter::once(Int8Kernel::Portable).chain(SIMD_KERNELS);
         for kernel in kernels.filter(|k| k.is_supported()) {
-            for (rows, d_in, d_out) in SHAPES {
+            for ((rows, d_in, d_out), bits) in SHAPES.into_iter().flat_map(|s| BITS.map(|b| (s, b)))
+            {
                 let x = values(rows * d_in, 11);
-                let input = QuantizedInput::new(&x, rows, d_in);
+                let input = QuantizedInput::new(&x, rows, d_in, bits);
                 // Three products on one quantized input, as the attention projections run.
                 for seed in 0..3 {
                     let packed =
-                        PackedInt8::quantize(&values(d_in * d_out, 20 + seed), d_in, d_out);
+                        PackedInt8::quantize(&values(d_in * d_out, 20 + seed), d_in, d_out)
+                            .with_activations(bits);
                     let bias = values(d_out, 30 + seed);
                     let alone = int8_linear(&x, rows, &packed, Some(&bias), kernel);
                     let shared = int8_linear_quantized(
@@ -992,12 +1191,15 @@ mod tests {
                         kernel,
                         Epilogue::Identity,
                     );
-                    assert_eq!(alone, shared, "{kernel:?} {rows}x{d_in}x{d_out}");
+                    assert_eq!(alone, shared, "{kernel:?} {bits:?} {rows}x{d_in}x{d_out}");
                     let mut then_gelu = alone;
                     super::super::activation::gelu_in_place(&mut then_gelu);
                     let fused =
                         int8_linear_quantized(&input, &packed, Some(&bias), kernel, Epilogue::Gelu);
-                    assert_eq!(then_gelu, fused, "{kernel:?} {rows}x{d_in}x{d_out} gelu");
+                    assert_eq!(
+                        then_gelu, fused,
+                        "{kernel:?} {bits:?} {rows}x{d_in}x{d_out} gelu"
+                    );
                 }
             }
         }
@@ -1008,7 +1210,7 @@ mod tests {
         let kernel = Int8Kernel::detect();
         let mut then_gelu = int8_linear(&x, rows, &packed, None, kernel);
         super::super::activation::gelu_in_place(&mut then_gelu);
-        let input = QuantizedInput::new(&x, rows, d_in);
+        let input = QuantizedInput::new(&x, rows, d_in, packed.activations());
         let fused = int8_linear_quantized(&input, &packed, None, kernel, Epilogue::Gelu);
         assert_eq!(then_gelu, fused);
     }
@@ -1020,11 +1222,53 @@ mod tests {
                 eprintln!("{kernel:?}: not on this CPU");
                 continue;
             }
-            for (rows, d_in, d_out) in SHAPES {
-                let expected = run(Int8Kernel::Portable, rows, d_in, d_out);
-                let got = run(kernel, rows, d_in, d_out);
-                assert_eq!(got, expected, "{kernel:?} {rows}x{d_in}x{d_out}");
+            for ((rows, d_in, d_out), bits) in SHAPES.into_iter().flat_map(|s| BITS.map(|b| (s, b)))
+            {
+                let expected = run(Int8Kernel::Portable, rows, d_in, d_out, bits);
+                let got = run(kernel, rows, d_in, d_out, bits);
+                assert_eq!(got, expected, "{kernel:?} {bits:?} {rows}x{d_in}x{d_out}");
             }
+        }
+    }
+
+    #[test]
+    fn seven_bit_activations_at_their_extremes_do_not_saturate_any_kernel() {
+        // Rows of ±1 quantize to ±64 (63.5 steps, rounded to even) and a column of 1s to 127,
+        // stored as 255 by the 8-bit AVX2 kernel: its int16 pair sums reach ±2 · 255 · 64, the
+        // most they can. A column of -1s is -127 or -128 (the scale's rounding decides), stored
+        // as 1 or 0.
+        let (rows, d_in, d_out) = (7, 64, 34);
+        let x: Vec<f32> = (0..rows * d_in)
+            .map(|i| if (i / d_in) % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let w: Vec<f32> = (0..d_in * d_out)
+            .map(|i| if (i % d_out) % 3 == 2 { -1.0 } else { 1.0 })
+            .collect();
+        let packed = PackedInt8::quantize(&w, d_in, d_out).with_activations(ActivationBits::Seven);
+        let input = QuantizedInput::new(&x, rows, d_in, ActivationBits::Seven);
+        assert!(
+            input
+                .rows
+                .values
+                .iter()
+                .all(|&b| b == 128 + 64 || b == 128 - 64)
+        );
+        assert_eq!(packed.value(0, 0), 127);
+        let expected = int8_linear(&x, rows, &packed, None, Int8Kernel::Portable);
+        for (r, row) in expected.chunks_exact(d_out).enumerate() {
+            let q_x = if r % 2 == 0 { 64.0 } else { -64.0 };
+            for (n, &v) in row.iter().enumerate() {
+                let q_w = f32::from(packed.value(0, n));
+                let exact = q_x * q_w * d_in as f32 * input.rows.scales[r] * packed.scales()[n];
+                assert!(
+                    (v - exact).abs() < 1e-4 * exact.abs(),
+                    "[{r}, {n}]: {v} vs {exact}"
+                );
+            }
+        }
+        for kernel in SIMD_KERNELS.into_iter().filter(|k| k.is_supported()) {
+            let got = int8_linear(&x, rows, &packed, None, kernel);
+            assert_eq!(got, expected, "{kernel:?}");
         }
     }
 
@@ -1098,8 +1342,8 @@ mod tests {
         let x = values(rows * d_in, 1);
         let w = values(d_in * d_out, 2);
         let bias = values(d_out, 3);
-        {
-            let got = run(Int8Kernel::Portable, rows, d_in, d_out);
+        for (bits, tolerance) in [(ActivationBits::Eight, 0.15), (ActivationBits::Seven, 0.3)] {
+            let got = run(Int8Kernel::Portable, rows, d_in, d_out, bits);
             for r in 0..rows {
                 for n in 0..d_out {
                     let exact: f32 = (0..d_in)
@@ -1107,12 +1351,12 @@ mod tests {
                         .sum::<f32>()
                         + bias[n];
                     // Each factor is off by at most half a step (1/255 of its row's or column's
-                    // largest value, here about 1): the sum of 256 such errors stays well
-                    // below the tolerance.
+                    // largest value, here about 1; 1/127 for 7-bit activations): the sum of
+                    // 256 such errors stays well below the tolerance.
                     let error = (got[r * d_out + n] - exact).abs();
                     assert!(
-                        error < 0.15,
-                        "[{r}, {n}]: {} vs {exact}",
+                        error < tolerance,
+                        "{bits:?} [{r}, {n}]: {} vs {exact}",
                         got[r * d_out + n]
                     );
                 }

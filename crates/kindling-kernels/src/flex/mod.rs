@@ -8,6 +8,8 @@
 // size, so boxing the error would only add an allocation per call.
 #![allow(clippy::result_large_err)]
 
+use std::cell::OnceCell;
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, DispatchDevice, Flex};
 use burn::nn::{LayerNorm, Linear};
@@ -23,7 +25,9 @@ use super::cpu::attention::{
     attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
-use super::cpu::int8::{Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantized};
+use super::cpu::int8::{
+    ActivationBits, Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantized,
+};
 use super::cpu::norm::layer_norm_rows;
 use super::cpu::optim::{AdamWScalars, adamw_update, sum_of_squares_into};
 use super::cpu::rotary::rotate_heads;
@@ -465,13 +469,19 @@ pub fn linear_int8_shared<const D: usize, const N: usize>(
         assert_eq!(d_in, w_in, "linear: input width {d_in}, weight rows {w_in}");
     }
     let rows = dims[..D - 1].iter().product::<usize>();
-    let input = QuantizedInput::new(values(&x), rows, d_in);
+    // One quantization of `x` per way the layers take it (in practice they all take the same).
+    let (eight, seven) = (OnceCell::new(), OnceCell::new());
     let kernel = Int8Kernel::detect();
     Ok(std::array::from_fn(|i| {
         let (int8, bias) = &weights[i];
         let packed = int8.packed();
-        let out =
-            int8_linear_quantized(&input, packed, bias.as_ref().map(values), kernel, epilogue);
+        let bits = packed.activations();
+        let input = match bits {
+            ActivationBits::Eight => &eight,
+            ActivationBits::Seven => &seven,
+        }
+        .get_or_init(|| QuantizedInput::new(values(&x), rows, d_in, bits));
+        let out = int8_linear_quantized(input, packed, bias.as_ref().map(values), kernel, epilogue);
         let mut dims = dims.clone();
         dims[D - 1] = packed.d_out();
         tensor(from_vec(out, dims))
