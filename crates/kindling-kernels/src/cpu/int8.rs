@@ -78,6 +78,18 @@ impl ActivationBits {
         }
     }
 
+    /// The scale of a row whose largest magnitude is `max`.
+    fn scale(self, max: f32) -> f32 {
+        let scale = scale_for(max, self.half_steps());
+        match self {
+            Self::Eight => scale,
+            // A subnormal scale can be rounded so far down that `max / scale` passes 64.5,
+            // and a 65 would saturate the 8-bit kernel's pair sums; a normal one is within
+            // 2⁻²⁴ of `max / 63.5`, which keeps every value in [-64, 64].
+            Self::Seven => scale.max(f32::MIN_POSITIVE),
+        }
+    }
+
     /// What dynamic quantization of a float model takes with `kernel`: seven bits for plain
     /// AVX2 (no VNNI), whose exact 8-bit form is 1.25x slower; eight for every other kernel,
     /// which multiplies 8-bit activations at full speed.
@@ -350,12 +362,12 @@ fn quantize_values(row: &[f32], out: &mut [u8], scale: f32, isa: Isa) {
     }
 }
 
-/// One row quantized to int8 (stored as `q + 128`) with the scale `max |x| / half_steps`
-/// (written to `scale`); the padding past the row is the value 0.
-fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32, half_steps: f32) {
+/// One row quantized to int8 (stored as `q + 128`) with the scale `bits` takes (written to
+/// `scale`); the padding past the row is the value 0.
+fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32, bits: ActivationBits) {
     let mut max = 0.0f32;
     max_abs(row, &mut max);
-    let s = scale_for(max, half_steps);
+    let s = bits.scale(max);
     *scale = s;
     quantize_values(row, out, s, isa());
     out[row.len()..].fill(OFFSET as u8);
@@ -376,7 +388,6 @@ fn quantize_rows(
     groups: usize,
     bits: ActivationBits,
 ) -> QuantizedRows {
-    let half_steps = bits.half_steps();
     let stride = groups * 4;
     let mut values = vec![0u8; rows * stride];
     let mut scales = vec![0.0f32; rows];
@@ -385,12 +396,12 @@ fn quantize_rows(
         x.par_chunks(width)
             .zip(values.par_chunks_mut(stride_or_one))
             .zip(scales.par_iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale, half_steps));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale, bits));
     } else {
         x.chunks(width)
             .zip(values.chunks_mut(stride_or_one))
             .zip(scales.iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale, half_steps));
+            .for_each(|((row, out), scale)| quantize_row(row, out, scale, bits));
     }
     QuantizedRows {
         values,
@@ -1228,6 +1239,31 @@ mod tests {
                 let got = run(kernel, rows, d_in, d_out, bits);
                 assert_eq!(got, expected, "{kernel:?} {bits:?} {rows}x{d_in}x{d_out}");
             }
+        }
+    }
+
+    #[test]
+    fn seven_bit_activations_stay_within_64_steps_for_any_row() {
+        // A subnormal row (89 of the least subnormal over 63.5 is 1.4 of it, which rounds
+        // to 1: without the floor on the scale its values would reach 89), ordinary rows,
+        // zeros, and infinities and NaN.
+        let rows: [Vec<f32>; 5] = [
+            (0..40).map(|k| f32::from_bits(89 - k)).collect(),
+            values(40, 9),
+            vec![0.0; 40],
+            [f32::INFINITY, -1.0, 2.0, f32::NAN].repeat(10),
+            (0..40)
+                .map(|k| if k == 7 { -3.0e38 } else { 1.0 })
+                .collect(),
+        ];
+        for row in &rows {
+            let input = QuantizedInput::new(row, 1, row.len(), ActivationBits::Seven);
+            let q = input.rows.values.iter().map(|&b| i32::from(b) - OFFSET);
+            assert!(
+                q.clone().all(|q| (-64..=64).contains(&q)),
+                "{:?}",
+                q.collect::<Vec<_>>()
+            );
         }
     }
 
