@@ -8,7 +8,9 @@
 //! 16 in a few cycles.
 
 /// Runs `$body` (a call of an `#[inline(always)]` function) compiled for the best instruction
-/// set this CPU offers, chosen at run time (`KINDLING_ISA` can lower it: see [`isa`]).
+/// set this CPU offers, chosen at run time (`KINDLING_ISA` can lower it: see [`isa`]). The body
+/// sees a constant `FUSED`, true where the level has FMA, to pass to
+/// `activation::mul_add` and the functions built on it.
 macro_rules! dispatch {
     ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$meta])*
@@ -17,9 +19,19 @@ macro_rules! dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                fn avx512($($arg: $ty),*) $body
+                fn avx512($($arg: $ty),*) {
+                    /// Whether `mul_add` fuses (see `activation::mul_add`): this level has FMA.
+                    #[allow(dead_code)]
+                    const FUSED: bool = true;
+                    $body
+                }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $body
+                fn avx2($($arg: $ty),*) {
+                    /// As above.
+                    #[allow(dead_code)]
+                    const FUSED: bool = true;
+                    $body
+                }
                 match $crate::cpu::isa::isa() {
                     // SAFETY: the CPU has the features the function was compiled for.
                     $crate::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
@@ -28,6 +40,9 @@ macro_rules! dispatch {
                     $crate::cpu::isa::Isa::Baseline => {}
                 }
             }
+            /// Whether `mul_add` fuses: not at the baseline level, which has no FMA.
+            #[allow(dead_code)]
+            const FUSED: bool = false;
             $body
         }
     };

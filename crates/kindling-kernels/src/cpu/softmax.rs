@@ -19,25 +19,25 @@ fn row_max(row: &[f32]) -> f32 {
 
 /// `row <- exp(row - max)`, returning the sum.
 #[inline(always)]
-fn exp_shifted_sum(row: &mut [f32], max: f32) -> f32 {
+fn exp_shifted_sum<const FUSED: bool>(row: &mut [f32], max: f32) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);
     for chunk in &mut chunks {
         for (lane, v) in lanes.iter_mut().zip(chunk.iter_mut()) {
-            *v = exp(*v - max);
+            *v = exp::<FUSED>(*v - max);
             *lane += *v;
         }
     }
     let mut tail = 0.0;
     for v in chunks.into_remainder() {
-        *v = exp(*v - max);
+        *v = exp::<FUSED>(*v - max);
         tail += *v;
     }
     lanes.iter().sum::<f32>() + tail
 }
 
 #[inline(always)]
-fn softmax_rows_body(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
+fn softmax_rows_body<const FUSED: bool>(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
     for row in scores.chunks_exact_mut(width) {
         if let Some(bias) = bias {
             for (v, b) in row.iter_mut().zip(bias) {
@@ -45,7 +45,7 @@ fn softmax_rows_body(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
             }
         }
         let max = row_max(row);
-        let inverse = 1.0 / exp_shifted_sum(row, max);
+        let inverse = 1.0 / exp_shifted_sum::<FUSED>(row, max);
         for v in row.iter_mut() {
             *v *= inverse;
         }
@@ -56,7 +56,7 @@ dispatch!(
     /// Softmax of each `width`-long row of `scores` after adding `bias` (one value per column,
     /// 0 for a real key and `f32::MIN` for padding, as `transformers`' additive mask).
     softmax_rows(scores: &mut [f32], width: usize, bias: Option<&[f32]>) {
-    softmax_rows_body(scores, width, bias)
+    softmax_rows_body::<FUSED>(scores, width, bias)
 });
 
 /// The maximum of `row + bias` (element-wise), without writing either.
@@ -78,7 +78,7 @@ fn biased_row_max(row: &[f32], bias: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn softmax_rows_unnormalized_body(
+fn softmax_rows_unnormalized_body<const FUSED: bool>(
     scores: &mut [f32],
     width: usize,
     bias: Option<&[f32]>,
@@ -92,21 +92,21 @@ fn softmax_rows_unnormalized_body(
                 let mut chunks = row.chunks_exact_mut(LANES).zip(bias.chunks_exact(LANES));
                 for (r, b) in &mut chunks {
                     for ((lane, v), &w) in lanes.iter_mut().zip(r.iter_mut()).zip(b) {
-                        *v = exp(*v + w - max);
+                        *v = exp::<FUSED>(*v + w - max);
                         *lane += *v;
                     }
                 }
                 let done = width / LANES * LANES;
                 let mut tail = 0.0;
                 for (v, &w) in row[done..].iter_mut().zip(&bias[done..]) {
-                    *v = exp(*v + w - max);
+                    *v = exp::<FUSED>(*v + w - max);
                     tail += *v;
                 }
                 lanes.iter().sum::<f32>() + tail
             }
             None => {
                 let max = row_max(row);
-                exp_shifted_sum(row, max)
+                exp_shifted_sum::<FUSED>(row, max)
             }
         };
         *inverse = 1.0 / sum;
@@ -124,7 +124,7 @@ dispatch!(
     bias: Option<&[f32]>,
     inverse_sums: &mut [f32]
 ) {
-    softmax_rows_unnormalized_body(scores, width, bias, inverse_sums)
+    softmax_rows_unnormalized_body::<FUSED>(scores, width, bias, inverse_sums)
 });
 
 /// A score at or below this is masked: only `f32::MIN` (a padding or mask value) added to a
@@ -169,7 +169,7 @@ pub struct Window {
 }
 
 #[inline(always)]
-fn softmax_window_body(
+fn softmax_window_body<const FUSED: bool>(
     scores: &mut [f32],
     width: usize,
     window: Window,
@@ -205,7 +205,7 @@ fn softmax_window_body(
         row[..lo].fill(0.0);
         row[hi..].fill(0.0);
         let visible = &mut row[lo..hi];
-        let sum = exp_shifted_sum(visible, max);
+        let sum = exp_shifted_sum::<FUSED>(visible, max);
         *inverse = 1.0 / sum;
         if normalize {
             for v in visible.iter_mut() {
@@ -228,7 +228,7 @@ dispatch!(
     normalize: bool,
     inverse_sums: &mut [f32]
 ) {
-    softmax_window_body(scores, width, window, normalize, inverse_sums)
+    softmax_window_body::<FUSED>(scores, width, window, normalize, inverse_sums)
 });
 
 #[inline(always)]
