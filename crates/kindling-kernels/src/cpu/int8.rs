@@ -73,7 +73,7 @@ impl ActivationBits {
     /// Half the number of steps a row's range is cut into.
     fn half_steps(self) -> f32 {
         match self {
-            Self::Eight => 127.5,
+            Self::Eight => HALF_STEPS,
             Self::Seven => 63.5,
         }
     }
@@ -136,7 +136,7 @@ impl PackedInt8 {
             }
         }
         for scale in &mut scales[..d_out] {
-            *scale = scale_for(*scale, ActivationBits::Eight.half_steps());
+            *scale = scale_for(*scale, HALF_STEPS);
         }
         let mut by_input = vec![0i8; d_in * d_out];
         for (row, out) in weight
@@ -286,6 +286,9 @@ impl PackedInt8 {
     }
 }
 
+/// Half the number of int8 steps: a scale is `max |v| / 127.5` (compressed-tensors' rule, for
+/// the weights and for 8-bit activations).
+const HALF_STEPS: f32 = 127.5;
 /// What the stored activation bytes add to each value: `q + 128` is `q` with its top bit
 /// flipped.
 const OFFSET: i32 = 128;
@@ -363,21 +366,28 @@ fn quantize_values(row: &[f32], out: &mut [u8], scale: f32, isa: Isa) {
 }
 
 /// One row quantized to int8 (stored as `q + 128`) with the scale `bits` takes (written to
-/// `scale`); the padding past the row is the value 0.
-fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32, bits: ActivationBits) {
+/// `scale`, and `Σ q` to `sum` with seven bits); the padding past the row is the value 0.
+fn quantize_row(row: &[f32], out: &mut [u8], scale: &mut f32, sum: &mut i32, bits: ActivationBits) {
     let mut max = 0.0f32;
     max_abs(row, &mut max);
     let s = bits.scale(max);
     *scale = s;
     quantize_values(row, out, s, isa());
     out[row.len()..].fill(OFFSET as u8);
+    if bits == ActivationBits::Seven {
+        *sum = out.iter().map(|&b| i32::from(b) - OFFSET).sum();
+    }
 }
 
 /// Rows of `x` quantized: unsigned bytes `q + 128` (each row padded with the value 0 to
-/// whole groups of 4) and one scale per row.
+/// whole groups of 4) and one scale per row; with 7-bit activations also each row's `Σ q`
+/// (the 8-bit AVX2 kernel's offset), taken while the row is in cache.
 struct QuantizedRows {
     values: Vec<u8>,
     scales: Vec<f32>,
+    /// `Σ q` per row with [`ActivationBits::Seven`]; zeros with eight bits, which no kernel
+    /// needs them for.
+    sums: Vec<i32>,
     stride: usize,
 }
 
@@ -391,21 +401,23 @@ fn quantize_rows(
     let stride = groups * 4;
     let mut values = vec![0u8; rows * stride];
     let mut scales = vec![0.0f32; rows];
+    let mut sums = vec![0i32; rows];
     let (width, stride_or_one) = (d_in.max(1), stride.max(1));
     if rows * d_in >= 1 << 16 {
         x.par_chunks(width)
             .zip(values.par_chunks_mut(stride_or_one))
-            .zip(scales.par_iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale, bits));
+            .zip(scales.par_iter_mut().zip(sums.par_iter_mut()))
+            .for_each(|((row, out), (scale, sum))| quantize_row(row, out, scale, sum, bits));
     } else {
         x.chunks(width)
             .zip(values.chunks_mut(stride_or_one))
-            .zip(scales.iter_mut())
-            .for_each(|((row, out), scale)| quantize_row(row, out, scale, bits));
+            .zip(scales.iter_mut().zip(sums.iter_mut()))
+            .for_each(|((row, out), (scale, sum))| quantize_row(row, out, scale, sum, bits));
     }
     QuantizedRows {
         values,
         scales,
+        sums,
         stride,
     }
 }
@@ -526,9 +538,8 @@ pub struct QuantizedInput {
     bits: ActivationBits,
     /// The values as int16 `q`, for the int16 AVX2 kernel, made on its first use.
     wide: OnceLock<Vec<i16>>,
-    /// The values as signed `q` with each row's sum, for the 8-bit AVX2 kernel, made on its
-    /// first use.
-    signed: OnceLock<(Vec<i8>, Vec<i32>)>,
+    /// The values as signed `q`, for the 8-bit AVX2 kernel, made on its first use.
+    signed: OnceLock<Vec<i8>>,
 }
 
 impl QuantizedInput {
@@ -546,46 +557,33 @@ impl QuantizedInput {
         }
     }
 
-    /// The signed copy (`q`, the stored bytes with their top bit flipped back) and each row's
-    /// `Σ q`, in bands of rows on the thread pool.
-    fn signed(&self) -> (&[i8], &[i32]) {
-        let (values, sums) = self.signed.get_or_init(|| {
-            let (bytes, stride) = (&self.rows.values, self.rows.stride.max(1));
-            let mut values = vec![0i8; bytes.len()];
-            let mut sums = vec![0i32; self.rows.scales.len()];
-            values
-                .par_chunks_mut(stride)
-                .zip(bytes.par_chunks(stride))
-                .zip(sums.par_iter_mut())
-                .with_min_len(16)
-                .for_each(|((out, row), sum)| {
-                    for (q, &b) in out.iter_mut().zip(row) {
-                        *q = (b ^ 0x80).cast_signed();
-                    }
-                    *sum = out.iter().map(|&q| i32::from(q)).sum();
-                });
-            (values, sums)
-        });
-        (values, sums)
+    /// The signed copy (`q`: the stored bytes with their top bit flipped back).
+    fn signed(&self) -> &[i8] {
+        self.signed
+            .get_or_init(|| self.each_value(|v| (v ^ 0x80).cast_signed()))
     }
 
-    /// The int16 copy, widened in chunks on the thread pool (on the calling thread it was a
-    /// serial pass before every AVX2 product, with the pool idle).
-    #[allow(unsafe_code)]
+    /// The int16 copy.
     fn wide(&self) -> &[i16] {
+        self.wide
+            .get_or_init(|| self.each_value(|v| i16::from(v) - OFFSET as i16))
+    }
+
+    /// `convert` of every stored byte, in chunks on the thread pool (on the calling thread it
+    /// was a serial pass before every AVX2 product, with the pool idle).
+    #[allow(unsafe_code)]
+    fn each_value<T: Send>(&self, convert: impl Fn(u8) -> T + Sync) -> Vec<T> {
         const CHUNK: usize = 1 << 14;
-        self.wide.get_or_init(|| {
-            let values = &self.rows.values;
-            // SAFETY: each chunk is written whole: `zip` pairs it with as many values, because
-            // the chunks cover exactly `values.len()` of them.
-            unsafe {
-                super::written_in_parallel(values.len(), CHUNK, |first, wide| {
-                    for (wide, &v) in wide.iter_mut().zip(&values[first..]) {
-                        wide.write(i16::from(v) - OFFSET as i16);
-                    }
-                })
-            }
-        })
+        let values = &self.rows.values;
+        // SAFETY: each chunk is written whole: `zip` pairs it with as many values, because the
+        // chunks cover exactly `values.len()` of them.
+        unsafe {
+            super::written_in_parallel(values.len(), CHUNK, |first, out| {
+                for (out, &v) in out.iter_mut().zip(&values[first..]) {
+                    out.write(convert(v));
+                }
+            })
+        }
     }
 }
 
@@ -644,8 +642,7 @@ pub fn int8_linear_quantized(
         (&[][..], &[][..])
     };
     let (signed_rows, row_sums, unsigned_weight) = if avx2 && input.bits == ActivationBits::Seven {
-        let (values, sums) = input.signed();
-        (values, sums, weight.unsigned())
+        (input.signed(), &quantized.sums[..], weight.unsigned())
     } else {
         (&[][..], &[][..], &[][..])
     };
