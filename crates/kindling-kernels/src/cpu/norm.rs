@@ -1,6 +1,6 @@
 //! Layer norm over rows, with the residual add folded in, and its backward.
 
-use super::LANES;
+use super::{LANES, lanes_sum};
 
 #[inline(always)]
 fn layer_norm_body(
@@ -27,7 +27,7 @@ fn layer_norm_body(
                 *lane += v;
             }
         }
-        let mean = (lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()) / n;
+        let mean = (lanes_sum(lanes) + chunks.remainder().iter().sum::<f32>()) / n;
         let mut lanes = [0.0f32; LANES];
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
@@ -40,7 +40,7 @@ fn layer_norm_body(
             .iter()
             .map(|&v| (v - mean) * (v - mean))
             .sum();
-        let variance = (lanes.iter().sum::<f32>() + tail) / n;
+        let variance = (lanes_sum(lanes) + tail) / n;
         let inverse_std = 1.0 / (variance + epsilon).sqrt();
         match saved.as_mut() {
             Some((normalized, inverse_stds)) => {

@@ -22,7 +22,7 @@ use super::AttentionBias;
 use super::cpu::activation::{gelu_gate, gelu_in_place};
 use super::cpu::attention::{
     Additive, AttentionShape, ProbsDropout, RelativeTerm as RelativeSlices, ScoreBias,
-    attention as attention_kernel, relative_scores as relative_kernel,
+    attention_uninit, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
 use super::cpu::int8::{
@@ -581,17 +581,23 @@ pub fn attention(
         heads,
         head_dim: hidden / heads,
     };
-    let mut out = vec![0.0f32; batch * seq_q * hidden];
+    let len = batch * seq_q * hidden;
+    let mut out = Vec::<f32>::with_capacity(len);
     let scale = 1.0 / (shape.head_dim as f32).sqrt();
-    attention_kernel(
+    attention_uninit(
         values(&q),
         values(&k),
         values(&v),
         bias.slices(),
         scale,
         shape,
-        &mut out,
+        &mut out.spare_capacity_mut()[..len],
     );
+    // SAFETY: `attention_uninit` wrote all `len` values (it panics on any length mismatch).
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
     Ok(tensor(from_vec(out, vec![batch, seq_q, hidden])))
 }
 
