@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_dtype};
+use kindling::burn::prelude::Device;
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, on_compute_threads, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::train::tasks::{EvalOptions, evaluate};
 use kindling::train::{Columns, TaskOptions};
@@ -62,6 +63,11 @@ pub struct EvalArgs {
 /// Runs the command.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (device, int8) = with_dtype(parse_device(&args.device)?, &args.dtype)?;
+    on_compute_threads(&device.clone(), move || run_on(args, device, int8))
+}
+
+/// The command on `device` (`int8`: its linear layers quantized).
+fn run_on(args: EvalArgs, device: Device, int8: bool) -> anyhow::Result<()> {
     let task = args
         .task
         .as_deref()

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use kindling::device::{DEVICE_HELP, DTYPE_HELP, parse_device, with_dtype};
+use kindling::burn::prelude::Device;
+use kindling::device::{DEVICE_HELP, DTYPE_HELP, on_compute_threads, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::pipelines::{PipelineInput, PipelineOptions, load_pipeline};
 
@@ -63,6 +64,11 @@ pub struct PredictArgs {
 /// Runs the command.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let (device, int8) = with_dtype(parse_device(&args.device)?, &args.dtype)?;
+    on_compute_threads(&device.clone(), move || run_on(args, device, int8))
+}
+
+/// The command on `device` (`int8`: its linear layers quantized).
+fn run_on(args: PredictArgs, device: Device, int8: bool) -> anyhow::Result<()> {
     let task = args
         .task
         .as_deref()

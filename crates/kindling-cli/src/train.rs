@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use kindling::device::{DEVICE_HELP, parse_device};
+use kindling::device::{DEVICE_HELP, on_compute_threads, parse_device};
 use kindling::heads::Task;
 use kindling::train::optimizer::AdamWSettings;
 use kindling::train::tasks::default_metric;
@@ -306,7 +306,7 @@ pub fn run(args: TrainArgs, defaults: &Defaults) -> anyhow::Result<()> {
         device: parse_device(&args.device)?,
         device_name: args.device.clone(),
     };
-    let report = tasks::train(&job)?;
+    let report = on_compute_threads(&job.device, || tasks::train(&job))?;
     println!("{}", report.markdown);
     Ok(())
 }

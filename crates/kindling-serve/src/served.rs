@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use kindling::KindlingError;
 use kindling::body::Body;
 use kindling::data::Tokenizer;
-use kindling::device::{parse_device, with_dtype};
+use kindling::burn::prelude::Device;
+use kindling::device::{on_compute_threads, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::pipelines::{
     BatchLimits, FeatureExtractionPipeline, FeatureKind, JsonPipeline, LoadedCheckpoint,
@@ -54,6 +55,9 @@ pub struct ServedModel {
     embedders: [FeatureExtractionPipeline; 2],
     pipelines: Mutex<HashMap<Parameters, Arc<dyn JsonPipeline>>>,
     info: Value,
+    /// Where the model computes (each batch runs on its compute threads: see
+    /// [`on_compute_threads`]).
+    device: Device,
 }
 
 fn tokenizer_path(dir: &Path, found: Option<&Path>) -> Result<std::path::PathBuf, ServeError> {
@@ -188,6 +192,7 @@ impl ServedModel {
             embedders,
             pipelines: Mutex::new(HashMap::new()),
             info,
+            device,
         };
         // A head without a pipeline (multiple choice) fails here, at start, not per request.
         if matches!(served.predictor, Predictor::Head(_)) {
@@ -285,6 +290,16 @@ impl ServedModel {
 
     /// Runs `work` on inputs together; one result per input.
     pub fn run(
+        &self,
+        work: &Work,
+        inputs: &[PipelineInput],
+        limits: BatchLimits,
+    ) -> Vec<Result<Value, KindlingError>> {
+        on_compute_threads(&self.device, || self.run_here(work, inputs, limits))
+    }
+
+    /// [`ServedModel::run`] on the calling thread.
+    fn run_here(
         &self,
         work: &Work,
         inputs: &[PipelineInput],

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use kindling::body::{Body, BodyInput, OutputOptions};
 use kindling::burn::optim::GradientsParams;
 use kindling::burn::prelude::*;
+use kindling::device::on_compute_threads;
 use kindling::heads::{Model, TokenClassificationHead};
 use kindling::import::Checkpoint;
 use kindling::import::{BodyLoadOptions, load_body, load_model_with_head};
@@ -100,11 +101,13 @@ pub fn inference(ctx: &Context, batches: &[usize], seqs: &[usize]) -> anyhow::Re
                 continue;
             }
             let input = body_input(batch, seq, vocab, &ctx.device);
-            let measured = ctx.timing.run(|| {
-                let output = body.forward(input.clone(), OutputOptions::default());
-                // Reading a scalar back makes every backend finish the work.
-                let _ = output.last_hidden_state.sum().into_scalar::<f32>();
-                Ok::<_, anyhow::Error>(())
+            let measured = on_compute_threads(&ctx.device, || {
+                ctx.timing.run(|| {
+                    let output = body.forward(input.clone(), OutputOptions::default());
+                    // Reading a scalar back makes every backend finish the work.
+                    let _ = output.last_hidden_state.sum().into_scalar::<f32>();
+                    Ok::<_, anyhow::Error>(())
+                })
             })?;
             let mut row = ctx.row("inference", Some(batch), Some(seq));
             row.iters = measured.iters;
@@ -151,28 +154,30 @@ pub fn train_step(
     let labels = ints(token_ids(batch, seq, 0, num_labels, 1), batch, seq, &device);
     let mut model: Option<Model<_, TokenClassificationHead>> = Some(model);
     let phases = std::env::var_os("KINDLING_BENCH_PHASES").is_some();
-    let measured = ctx.timing.run(|| {
-        let start = std::time::Instant::now();
-        let current = model.take().context("model lost in a failed step")?;
-        let (_, loss) = current.forward_with_labels(input.clone(), labels.clone())?;
-        let _ = loss.clone().into_scalar::<f32>();
-        let forward = start.elapsed();
-        let mut grads = GradientsParams::from_grads(loss.backward(), &current);
-        let backward = start.elapsed();
-        let (current, _) = clip_global_norm(current, &mut grads, 1.0);
-        let clipped = start.elapsed();
-        model = Some(optimizer.step(5e-5, current, grads));
-        if phases {
-            // Eager CPU backends finish each op before the next, so the split is real there.
-            eprintln!(
-                "train phases: forward {:.3}s, backward {:.3}s, clip {:.3}s, optimizer {:.3}s",
-                forward.as_secs_f64(),
-                (backward - forward).as_secs_f64(),
-                (clipped - backward).as_secs_f64(),
-                (start.elapsed() - clipped).as_secs_f64()
-            );
-        }
-        Ok::<_, anyhow::Error>(())
+    let measured = on_compute_threads(&ctx.device, || {
+        ctx.timing.run(|| {
+            let start = std::time::Instant::now();
+            let current = model.take().context("model lost in a failed step")?;
+            let (_, loss) = current.forward_with_labels(input.clone(), labels.clone())?;
+            let _ = loss.clone().into_scalar::<f32>();
+            let forward = start.elapsed();
+            let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+            let backward = start.elapsed();
+            let (current, _) = clip_global_norm(current, &mut grads, 1.0);
+            let clipped = start.elapsed();
+            model = Some(optimizer.step(5e-5, current, grads));
+            if phases {
+                // Eager CPU backends finish each op before the next, so the split is real there.
+                eprintln!(
+                    "train phases: forward {:.3}s, backward {:.3}s, clip {:.3}s, optimizer {:.3}s",
+                    forward.as_secs_f64(),
+                    (backward - forward).as_secs_f64(),
+                    (clipped - backward).as_secs_f64(),
+                    (start.elapsed() - clipped).as_secs_f64()
+                );
+            }
+            Ok::<_, anyhow::Error>(())
+        })
     })?;
     let mut row = ctx.row("train", Some(batch), Some(seq));
     row.iters = measured.iters;
