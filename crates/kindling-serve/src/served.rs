@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use kindling::KindlingError;
 use kindling::body::Body;
-use kindling::data::Tokenizer;
 use kindling::burn::prelude::Device;
+use kindling::data::Tokenizer;
 use kindling::device::{on_compute_threads, parse_device, with_dtype};
 use kindling::heads::Task;
 use kindling::pipelines::{
