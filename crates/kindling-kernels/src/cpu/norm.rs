@@ -1,6 +1,6 @@
 //! Layer norm over rows, with the residual add folded in, and its backward.
 
-use super::{LANES, lanes_sum};
+use super::LANES;
 
 #[inline(always)]
 fn layer_norm_body(
@@ -27,7 +27,10 @@ fn layer_norm_body(
                 *lane += v;
             }
         }
-        let mean = (lanes_sum(lanes) + chunks.remainder().iter().sum::<f32>()) / n;
+        // The lanes fold in order, not as a tree as softmax's do: the tree's rounding moved
+        // some of a W8A8 checkpoint's activations across an int8 step, and its logits went
+        // from 1.4e-6 of transformers' to 5.7e-2.
+        let mean = (lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()) / n;
         let mut lanes = [0.0f32; LANES];
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
@@ -40,7 +43,7 @@ fn layer_norm_body(
             .iter()
             .map(|&v| (v - mean) * (v - mean))
             .sum();
-        let variance = (lanes_sum(lanes) + tail) / n;
+        let variance = (lanes.iter().sum::<f32>() + tail) / n;
         let inverse_std = 1.0 / (variance + epsilon).sqrt();
         match saved.as_mut() {
             Some((normalized, inverse_stds)) => {
