@@ -22,7 +22,7 @@ use super::AttentionBias;
 use super::cpu::activation::{gelu_gate, gelu_in_place};
 use super::cpu::attention::{
     Additive, AttentionShape, ProbsDropout, RelativeTerm as RelativeSlices, ScoreBias,
-    attention_uninit, relative_scores as relative_kernel,
+    attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
 use super::cpu::int8::{
@@ -584,7 +584,7 @@ pub fn attention(
     let len = batch * seq_q * hidden;
     let mut out = Vec::<f32>::with_capacity(len);
     let scale = 1.0 / (shape.head_dim as f32).sqrt();
-    attention_uninit(
+    attention_kernel(
         values(&q),
         values(&k),
         values(&v),
@@ -593,7 +593,7 @@ pub fn attention(
         shape,
         &mut out.spare_capacity_mut()[..len],
     );
-    // SAFETY: `attention_uninit` wrote all `len` values (it panics on any length mismatch).
+    // SAFETY: the attention kernel wrote all `len` values (it panics on any length mismatch).
     #[allow(unsafe_code)]
     unsafe {
         out.set_len(len)

@@ -116,9 +116,11 @@ impl Inputs<'_> {
     }
 }
 
-/// The forward pass (see `attention_forward`), `probs` (`probs_len` cells) saved for training.
+/// The forward pass (see `attention_forward`), `probs` (`probs_len` cells) saved for training,
+/// into `out_ptr`: the `[batch, seq_q, hidden]` output, every value of which it writes without
+/// reading any.
 #[allow(unsafe_code)]
-pub(super) fn forward(inputs: &Inputs, probs: Option<&mut [f32]>, out: &mut [f32]) {
+pub(super) fn forward(inputs: &Inputs, probs: Option<&mut [f32]>, out_ptr: Shared) {
     let Inputs {
         query,
         key,
@@ -140,7 +142,6 @@ pub(super) fn forward(inputs: &Inputs, probs: Option<&mut [f32]>, out: &mut [f32
     let rows = block_rows(shape);
     let width = band_width(shape, half);
     let training = probs.is_some() || dropout.is_some();
-    let out_ptr = Shared(out.as_mut_ptr());
     let probs_ptr = probs.map(|p| Shared(p.as_mut_ptr()));
     for_each_head(shape, seq_q * width * head_dim * 2, |scratch, task| {
         let (b, h) = (task / heads, task % heads);

@@ -261,6 +261,9 @@ pub fn probs_len(shape: AttentionShape, half_window: Option<usize>) -> usize {
 /// `seq_k` values (with a window too, where `transformers` masks the keys outside it with the
 /// same value).
 ///
+/// `out` may be uninitialized: every value of it is written, none read, so a caller with a
+/// fresh buffer need not zero it first (that fill was 0.8% of a MiniLM int8 forward).
+///
 /// # Panics
 /// When a slice's length does not match `shape`.
 pub fn attention(
@@ -270,40 +273,17 @@ pub fn attention(
     bias: ScoreBias,
     scale: f32,
     shape: AttentionShape,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     attention_forward(query, key, value, bias, scale, shape, None, None, out);
 }
 
-/// [`attention`] into memory that may be uninitialized, every value of which it writes: a
-/// caller with a fresh buffer saves zeroing it first (that fill was 0.8% of a MiniLM int8
-/// forward).
-///
-/// # Panics
-/// As [`attention`].
+/// `values` as memory the forward pass may take as uninitialized: it writes every value
+/// (never an uninitialized one) and reads none, so they stay initialized for the caller.
 #[allow(unsafe_code)]
-pub fn attention_uninit(
-    query: &[f32],
-    key: &[f32],
-    value: &[f32],
-    bias: ScoreBias,
-    scale: f32,
-    shape: AttentionShape,
-    out: &mut [MaybeUninit<f32>],
-) {
-    check_lengths(shape, query.len(), key.len(), value.len(), out.len(), bias);
-    if bias.half_window.is_some() || shape.seq_k == 0 || out.is_empty() {
-        // The paths that fill `out` as a slice: initialized first, as `attention` takes it.
-        for v in out.iter_mut() {
-            v.write(0.0);
-        }
-        // SAFETY: every value was just written, and `MaybeUninit<f32>` is laid out as `f32`.
-        let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
-        attention(query, key, value, bias, scale, shape, out);
-        return;
-    }
-    let out = Shared(out.as_mut_ptr().cast::<f32>());
-    full_attention_forward(query, key, value, bias, scale, shape, None, None, out);
+fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` is laid out as `f32`, and only floats are written through it.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 /// The forward pass for training: as [`attention`], with dropout on the probabilities, and
@@ -335,7 +315,7 @@ pub fn attention_train(
         shape,
         dropout,
         Some(probs),
-        out,
+        as_uninit(out),
     );
 }
 
@@ -349,16 +329,28 @@ fn attention_forward(
     shape: AttentionShape,
     dropout: Option<ProbsDropout>,
     probs: Option<&mut [f32]>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     check_lengths(shape, query.len(), key.len(), value.len(), out.len(), bias);
+    let AttentionShape {
+        seq_q,
+        seq_k,
+        heads,
+        head_dim,
+        ..
+    } = shape;
     if out.is_empty() {
         return;
     }
-    if shape.seq_k == 0 {
-        out.fill(0.0);
+    if seq_k == 0 {
+        for v in out.iter_mut() {
+            v.write(0.0);
+        }
         return;
     }
+    // Every path below writes each output value once and reads none (the products overwrite
+    // their tiles), so `out` may start uninitialized.
+    let out_ptr = Shared(out.as_mut_ptr().cast::<f32>());
     if let Some(half) = bias.half_window {
         let inputs = banded::Inputs {
             query,
@@ -370,35 +362,9 @@ fn attention_forward(
             half,
             dropout,
         };
-        banded::forward(&inputs, probs, out);
+        banded::forward(&inputs, probs, out_ptr);
         return;
     }
-    let out = Shared(out.as_mut_ptr());
-    full_attention_forward(query, key, value, bias, scale, shape, dropout, probs, out);
-}
-
-/// [`attention_forward`] without a window and with at least one key, into `out_ptr`: the
-/// `[batch, seq_q, hidden]` output (checked lengths), every value of which it writes without
-/// reading any.
-#[allow(clippy::too_many_arguments, unsafe_code)]
-fn full_attention_forward(
-    query: &[f32],
-    key: &[f32],
-    value: &[f32],
-    bias: ScoreBias,
-    scale: f32,
-    shape: AttentionShape,
-    dropout: Option<ProbsDropout>,
-    probs: Option<&mut [f32]>,
-    out_ptr: Shared,
-) {
-    let AttentionShape {
-        seq_q,
-        seq_k,
-        heads,
-        head_dim,
-        ..
-    } = shape;
     let hidden = shape.hidden();
     let tile = seq_q * seq_k;
     let probs_ptr = probs.map(|p| Shared(p.as_mut_ptr()));

@@ -244,6 +244,8 @@ fn run(
     scale: f32,
     shape: AttentionShape,
 ) -> (Vec<f32>, Vec<f32>) {
+    // NaN-filled, so a value the kernel reads before writing (it may be handed uninitialized
+    // memory) or never writes shows in the comparison.
     let mut out = vec![f32::NAN; q.len()];
     let mut probs = vec![f32::NAN; probs_len(shape, case.half)];
     match case.dropout {
@@ -258,7 +260,7 @@ fn run(
             &mut probs,
             &mut out,
         ),
-        None => attention(q, k, v, case.bias(), scale, shape, &mut out),
+        None => attention(q, k, v, case.bias(), scale, shape, as_uninit(&mut out)),
     }
     (out, probs)
 }
@@ -285,16 +287,6 @@ fn check(shape: AttentionShape, case: &Case) {
         "{shape:?} {}: max |Δ| {worst}",
         case.describe()
     );
-    // Into memory that may be uninitialized (here NaNs, which any read would carry into the
-    // output): the same values, bit for bit.
-    if case.dropout.is_none() {
-        let mut fresh = vec![MaybeUninit::new(f32::NAN); q.len()];
-        attention_uninit(&q, &k, &v, case.bias(), scale, shape, &mut fresh);
-        // SAFETY: every value was initialized (to NaN) before the call.
-        #[allow(unsafe_code)]
-        let fresh: Vec<f32> = fresh.iter().map(|v| unsafe { v.assume_init() }).collect();
-        assert_eq!(fresh, out, "{shape:?} {} (uninit)", case.describe());
-    }
     // Training without dropout computes the same.
     if case.dropout.is_none() {
         let mut out = vec![f32::NAN; q.len()];
