@@ -256,8 +256,11 @@ impl Backward<Flex, 3> for LayerNormBackward {
                     layer_norm_backward_rows(g, x, inverse, gamma, &mut dg, &mut db);
                     (dg, db)
                 })
-                .reduce(
-                    || (vec![0.0f32; width], vec![0.0f32; width]),
+                // Summed in chunk order, the same at every run (see `sum_of_squares`).
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold(
+                    (vec![0.0f32; width], vec![0.0f32; width]),
                     |(mut ga, mut ba), (gb, bb)| {
                         ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
                         ba.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
@@ -390,13 +393,13 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
                     }
                     sums
                 })
-                .reduce(
-                    || vec![0.0f32; d_out],
-                    |mut a, b| {
-                        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                        a
-                    },
-                );
+                // Summed in chunk order, the same at every run (see `sum_of_squares`).
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold(vec![0.0f32; d_out], |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                });
             grads.register::<Flex>(node.id, from_vec(db, vec![d_out]));
         }
     }

@@ -804,7 +804,12 @@ pub fn sum_of_squares<const D: usize>(x: &Tensor<D>) -> Option<f64> {
             sum_of_squares_into(chunk, &mut total);
             total
         })
-        .sum();
+        .collect::<Vec<f64>>();
+    // The chunks' totals summed in order, not by rayon's `sum`, which groups them by the
+    // splits work stealing happened to make: the last bit then changed from run to run, and
+    // with it the clipping scale and every weight (two identical training runs on an Intel
+    // Xeon ended with different weights).
+    let total = total.iter().sum();
     Some(total)
 }
 
