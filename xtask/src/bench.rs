@@ -534,7 +534,7 @@ fn isa_overrides() -> String {
 fn kindling_isa() -> String {
     #[cfg(feature = "flex")]
     {
-        kindling::body::kernels::isa().name().to_string()
+        kindling::body::kernels::isa_name()
     }
     #[cfg(not(feature = "flex"))]
     {

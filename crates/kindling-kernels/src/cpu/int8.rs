@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::isa::{Isa, isa};
+use super::isa::{Isa, avx_vnni_allowed, isa};
 
 /// Output columns per packed block (one AVX-512 register of int32).
 const BLOCK: usize = 16;
@@ -467,7 +467,11 @@ pub enum Int8Kernel {
 impl Int8Kernel {
     /// The kernel for this CPU and the instruction set in use.
     pub fn detect() -> Self {
-        Self::choose(isa(), Self::Avx512Vnni.is_supported(), has_avx_vnni())
+        Self::choose(
+            isa(),
+            Self::Avx512Vnni.is_supported(),
+            has_avx_vnni() && avx_vnni_allowed(),
+        )
     }
 
     /// The kernel for the instruction set `level` on a CPU with or without AVX-512 VNNI and

@@ -1,6 +1,6 @@
 //! The instruction set the kernels use: the best this CPU has, or a lower one named by
-//! `KINDLING_ISA` (`avx2`, `baseline`), so that both kernel paths run, and can be timed, on an
-//! AVX-512 machine too.
+//! `KINDLING_ISA` (`avx2`, `avx2-novnni`, `baseline`), so that both kernel paths run, and can
+//! be timed, on an AVX-512 machine too.
 
 use std::sync::OnceLock;
 
@@ -43,27 +43,85 @@ fn detected() -> Isa {
     Isa::Baseline
 }
 
-/// The level in use: what the CPU has, capped by `KINDLING_ISA` (read once; an unknown value
-/// is reported on stderr and ignored, and a level above the CPU's cannot be forced).
-pub fn isa() -> Isa {
-    static CHOSEN: OnceLock<Isa> = OnceLock::new();
+/// What `KINDLING_ISA` left the kernels: the level, and whether they may use AVX-VNNI.
+#[derive(Debug, Clone, Copy)]
+struct Chosen {
+    level: Isa,
+    avx_vnni: bool,
+}
+
+fn chosen() -> Chosen {
+    static CHOSEN: OnceLock<Chosen> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let cpu = detected();
+        let cpu = Chosen {
+            level: detected(),
+            avx_vnni: true,
+        };
         let Ok(asked) = std::env::var(ISA_VARIABLE) else {
             return cpu;
         };
-        let cap = match asked.trim().to_ascii_lowercase().as_str() {
-            "" | "native" => return cpu,
-            "avx512" | "avx-512" => Isa::Avx512,
-            "avx2" => Isa::Avx2,
-            "baseline" | "sse2" | "none" => Isa::Baseline,
-            other => {
-                eprintln!(
-                    "warning: {ISA_VARIABLE}={other} is not avx512, avx2 or baseline; ignored"
-                );
-                return cpu;
-            }
+        let Some((cap, avx_vnni)) = parse_cap(&asked) else {
+            eprintln!(
+                "warning: {ISA_VARIABLE}={asked} is not avx512, avx2, avx2-novnni or baseline; \
+                 ignored"
+            );
+            return cpu;
         };
-        cpu.min(cap)
+        Chosen {
+            level: cpu.level.min(cap),
+            avx_vnni,
+        }
     })
+}
+
+/// The cap a `KINDLING_ISA` value names, and whether it leaves AVX-VNNI (`None`: not a value
+/// it takes). `native` (or empty) is no cap.
+fn parse_cap(asked: &str) -> Option<(Isa, bool)> {
+    Some(match asked.trim().to_ascii_lowercase().as_str() {
+        "" | "native" | "avx512" | "avx-512" => (Isa::Avx512, true),
+        "avx2" => (Isa::Avx2, true),
+        // An AVX2 CPU without AVX-VNNI (Zen 3, Skylake): AVX-VNNI is a VEX extension of AVX2
+        // that some AVX2-only CPUs have and others lack, and `avx2` keeps it.
+        "avx2-novnni" | "avx2-no-vnni" => (Isa::Avx2, false),
+        "baseline" | "sse2" | "none" => (Isa::Baseline, false),
+        _ => return None,
+    })
+}
+
+/// The level in use: what the CPU has, capped by `KINDLING_ISA` (read once; an unknown value
+/// is reported on stderr and ignored, and a level above the CPU's cannot be forced).
+pub fn isa() -> Isa {
+    chosen().level
+}
+
+/// Whether the int8 kernels may use AVX-VNNI where the CPU has it: not when `KINDLING_ISA`
+/// is `avx2-novnni` (or `baseline`).
+pub fn avx_vnni_allowed() -> bool {
+    chosen().avx_vnni
+}
+
+/// What `KINDLING_ISA` leaves the kernels, as reports name it: the level's
+/// [`name`](Isa::name), with `-novnni` where AVX-VNNI was ruled out at the AVX2 level.
+pub fn isa_name() -> String {
+    let Chosen { level, avx_vnni } = chosen();
+    if level == Isa::Avx2 && !avx_vnni {
+        format!("{}-novnni", level.name())
+    } else {
+        level.name().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_of_the_variable_names_its_cap() {
+        assert_eq!(parse_cap("native"), Some((Isa::Avx512, true)));
+        assert_eq!(parse_cap(""), Some((Isa::Avx512, true)));
+        assert_eq!(parse_cap(" AVX2 "), Some((Isa::Avx2, true)));
+        assert_eq!(parse_cap("avx2-novnni"), Some((Isa::Avx2, false)));
+        assert_eq!(parse_cap("baseline"), Some((Isa::Baseline, false)));
+        assert_eq!(parse_cap("avx3"), None);
+    }
 }
