@@ -27,7 +27,7 @@ pub use bias::{AttentionBias, mask_value};
 #[cfg(feature = "flex")]
 pub use cpu::int8::{ActivationBits, Int8Kernel};
 #[cfg(feature = "flex")]
-pub use cpu::isa::{ISA_VARIABLE, Isa, avx_vnni_allowed, isa, isa_name};
+pub use cpu::isa::{ISA_VARIABLE, Isa, isa, isa_name};
 #[cfg(feature = "flex")]
 pub use int8::Int8Weight;
 pub use int8::{
