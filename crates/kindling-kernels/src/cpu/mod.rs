@@ -108,6 +108,7 @@ pub(crate) unsafe fn written_in_parallel<T: Send>(
 pub mod activation;
 pub mod attention;
 pub mod dropout;
+pub mod few_rows;
 pub mod int8;
 pub mod isa;
 pub mod matmul;

@@ -25,6 +25,7 @@ use super::cpu::attention::{
     attention as attention_kernel, relative_scores as relative_kernel,
 };
 use super::cpu::dropout::dropout_mask;
+use super::cpu::few_rows::{few_rows_fit, few_rows_linear};
 use super::cpu::int8::{
     ActivationBits, Epilogue, Int8Kernel, QuantizedInput, int8_linear_quantized,
 };
@@ -374,6 +375,22 @@ pub(super) fn linear_values(
     [d_in, d_out]: [usize; 2],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    // A few rows (a short request) are bound by reading the weight, which `gemm` would
+    // first repack whole.
+    if few_rows_fit(rows) {
+        let mut out = Vec::with_capacity(rows * d_out);
+        few_rows_linear(
+            x,
+            rows,
+            weight,
+            [d_in, d_out],
+            bias,
+            &mut out.spare_capacity_mut()[..rows * d_out],
+        );
+        // SAFETY: the kernel wrote every one of the rows x d_out values.
+        unsafe { out.set_len(rows * d_out) };
+        return out;
+    }
     let dims = [rows, d_out, d_in];
     let (x, weight) = (Operand::rows(x, d_in), Operand::rows(weight, d_out));
     let Some(bias) = bias.filter(|_| rows * d_out > 0) else {
