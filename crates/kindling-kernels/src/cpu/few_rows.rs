@@ -12,9 +12,13 @@
 //! load per 16 (or 8) columns, and multiply-add a broadcast input into each row's
 //! accumulators, which start at the bias. The first walk prefetches the panel's lines a few
 //! weight rows ahead; without it the walk still waited on memory (BERT-base at 16 rows: 330
-//! tokens/s, 435 with it). Every output is `fma(x_{k}, w_{k}, … fma(x_0, w_0, b))`, in the
-//! order of `k`, on every path (the tests' `few_rows_linear_portable` is the reference, bit
-//! for bit).
+//! tokens/s, 435 with it).
+//!
+//! The sums are `gemm`'s, bit for bit, so that a row's answer does not depend on how many rows
+//! share its product (a request's, alone or batched with others, which the server's tests hold
+//! exactly): the inputs in `gemm`'s blocks of depth ([`depth_block`]), each block's products
+//! chained by fused multiply-adds from zero in the order of `k`, and each block's sum added to
+//! the output, which starts as the bias (or as the first block's sum without one).
 
 use std::mem::MaybeUninit;
 
@@ -46,14 +50,45 @@ const PANEL: usize = 64;
 /// Below this many multiply-adds the product runs on the calling thread.
 const PARALLEL_MIN: usize = 1 << 18;
 
-/// Whether [`few_rows_linear`] is the faster product for `rows` rows at the instruction set
-/// in use (never at the baseline level, where the portable loop is only the reference).
-pub fn few_rows_fit(rows: usize) -> bool {
-    match isa() {
-        Isa::Avx512 => rows <= MOST_ROWS_AVX512,
-        Isa::Avx2 => rows <= MOST_ROWS_AVX2,
-        Isa::Baseline => false,
+/// Whether [`few_rows_linear`] is the faster product for `rows` rows of `d_in` inputs at the
+/// instruction set in use (never at the baseline level, where the portable loop is only the
+/// reference). With 2 inputs or fewer `gemm` sums in another order, which
+/// [`few_rows_linear`] does not follow, so those stay with it.
+pub fn few_rows_fit(rows: usize, d_in: usize) -> bool {
+    d_in > 2
+        && match isa() {
+            Isa::Avx512 => rows <= MOST_ROWS_AVX512,
+            Isa::Avx2 => rows <= MOST_ROWS_AVX2,
+            Isa::Baseline => false,
+        }
+}
+
+/// The depth (inputs) of the blocks `gemm` sums a product of `rows` rows by `d_out` columns
+/// over `d_in` inputs in at `level`: its driver's choice for the micro-kernel of that level
+/// (`gemm` computes the row-major `x · W` as `Wᵀ · xᵀ`, so its `m` is `d_out`, its `n` the
+/// rows).
+fn depth_block(level: Isa, rows: usize, [d_in, d_out]: [usize; 2]) -> usize {
+    if d_out <= 64 && rows <= 64 {
+        // `gemm`'s shortcut for small products.
+        return d_in.min(512);
     }
+    let (mr, nr) = match level {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use gemm_f32::microkernel::avx512f::f32 as kernels;
+            (kernels::MR_DIV_N * 16, kernels::NR)
+        }
+        #[cfg(target_arch = "x86_64")]
+        _ => {
+            use gemm_f32::microkernel::fma::f32 as kernels;
+            (kernels::MR_DIV_N * 8, kernels::NR)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => (1, 1),
+    };
+    gemm_common::cache::kernel_params(d_out, rows, d_in, mr, nr, std::mem::size_of::<f32>())
+        .kc
+        .max(1)
 }
 
 /// `x · weight + bias` for `rows` rows of `x` (`[rows, d_in]`, `weight` `[d_in, d_out]`,
@@ -90,6 +125,7 @@ fn few_rows_linear_at(
         "few_rows_linear: {level:?} is not a SIMD level this CPU has"
     );
     let panel = PANEL;
+    let depth = depth_block(level, rows, [d_in, d_out]);
     let out_ptr = OutPtr(out.as_mut_ptr().cast());
     let run = |start: usize| {
         let columns = start..(start + panel).min(d_out);
@@ -97,7 +133,18 @@ fn few_rows_linear_at(
         // SAFETY: the CPU has the level's features; the panel's columns and every row lie
         // inside `x`, `weight`, `bias` and `out` (checked above), and no other task writes
         // these columns.
-        unsafe { x86::panel(level, x, rows, weight, [d_in, d_out], bias, columns, out.0) };
+        unsafe {
+            x86::panel(
+                level,
+                x,
+                rows,
+                weight,
+                [d_in, d_out, depth],
+                bias,
+                columns,
+                out.0,
+            )
+        };
     };
     let starts = (0..d_out).step_by(panel);
     if rows * d_in * d_out >= PARALLEL_MIN {
@@ -107,10 +154,11 @@ fn few_rows_linear_at(
     }
 }
 
-/// [`few_rows_linear`] in plain Rust, `mul_add` in the same order: the reference the SIMD
-/// kernels match bit for bit.
+/// [`few_rows_linear`] at `level` (whose blocks of depth it takes) in plain Rust, `mul_add`
+/// in the same order: the reference the SIMD kernels match bit for bit.
 #[cfg(test)]
 pub fn few_rows_linear_portable(
+    level: Isa,
     x: &[f32],
     rows: usize,
     weight: &[f32],
@@ -119,13 +167,24 @@ pub fn few_rows_linear_portable(
     out: &mut [MaybeUninit<f32>],
 ) {
     check(x, rows, weight, [d_in, d_out], bias, out);
+    let depth = depth_block(level, rows, [d_in, d_out]);
     for r in 0..rows {
         for n in 0..d_out {
-            let mut acc = bias.map_or(0.0, |b| b[n]);
-            for k in 0..d_in {
-                acc = x[r * d_in + k].mul_add(weight[k * d_out + n], acc);
+            let mut value = bias.map(|b| b[n]);
+            let mut start = 0;
+            loop {
+                let end = (start + depth).min(d_in);
+                let mut sum = 0.0f32;
+                for k in start..end {
+                    sum = x[r * d_in + k].mul_add(weight[k * d_out + n], sum);
+                }
+                value = Some(value.map_or(sum, |v| v + sum));
+                start = end;
+                if start >= d_in {
+                    break;
+                }
             }
-            out[r * d_out + n].write(acc);
+            out[r * d_out + n].write(value.unwrap_or(0.0));
         }
     }
 }
@@ -172,14 +231,16 @@ mod x86 {
     use super::{Isa, PANEL, PREFETCH_ROWS, TILE_ROWS};
 
     /// One tile's operands: rows from `x` (`x_stride` apart), the weight from its first
-    /// column (`w_stride` apart), `k` inputs, the bias from its first column (null for none)
-    /// and the output from its first row and column (`out_stride` apart).
+    /// column (`w_stride` apart), `k` inputs summed in blocks of `depth`, the bias from its
+    /// first column (null for none) and the output from its first row and column
+    /// (`out_stride` apart).
     struct Tile {
         x: *const f32,
         x_stride: usize,
         w: *const f32,
         w_stride: usize,
         k: usize,
+        depth: usize,
         bias: *const f32,
         out: *mut f32,
         out_stride: usize,
@@ -198,7 +259,7 @@ mod x86 {
         x: &[f32],
         rows: usize,
         weight: &[f32],
-        [d_in, d_out]: [usize; 2],
+        [d_in, d_out, depth]: [usize; 3],
         bias: Option<&[f32]>,
         columns: Range<usize>,
         out: *mut f32,
@@ -221,6 +282,7 @@ mod x86 {
                     w: weight.as_ptr().add(start),
                     w_stride: d_out,
                     k: d_in,
+                    depth,
                     bias: bias.map_or(std::ptr::null(), |b| b.as_ptr().add(start)),
                     out: out.add(row * d_out + start),
                     out_stride: d_out,
@@ -300,30 +362,40 @@ mod x86 {
     #[inline]
     unsafe fn avx512<const R: usize, const V: usize>(t: &Tile, mask: __mmask16) {
         let lanes = |v: usize| if v + 1 == V { mask } else { !0 };
-        let mut acc = [[_mm512_setzero_ps(); V]; R];
-        if !t.bias.is_null() {
-            for v in 0..V {
-                let b = _mm512_maskz_loadu_ps(lanes(v), t.bias.add(v * 16));
-                for row in acc.iter_mut() {
-                    row[v] = b;
+        let mut start = 0;
+        loop {
+            let end = (start + t.depth).min(t.k);
+            let mut acc = [[_mm512_setzero_ps(); V]; R];
+            for k in start..end {
+                let w = t.w.add(k * t.w_stride);
+                prefetch(t, w, PREFETCH_ROWS);
+                let ws: [__m512; V] =
+                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(lanes(v), w.add(v * 16)));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let xs = _mm512_set1_ps(*t.x.add(r * t.x_stride + k));
+                    for (acc, w) in row.iter_mut().zip(&ws) {
+                        *acc = _mm512_fmadd_ps(xs, *w, *acc);
+                    }
                 }
             }
-        }
-        for k in 0..t.k {
-            let w = t.w.add(k * t.w_stride);
-            prefetch(t, w, PREFETCH_ROWS);
-            let ws: [__m512; V] =
-                std::array::from_fn(|v| _mm512_maskz_loadu_ps(lanes(v), w.add(v * 16)));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xs = _mm512_set1_ps(*t.x.add(r * t.x_stride + k));
-                for (acc, w) in row.iter_mut().zip(&ws) {
-                    *acc = _mm512_fmadd_ps(xs, *w, *acc);
+            // The block's sum onto the output so far: the bias first, or nothing.
+            for (r, row) in acc.iter().enumerate() {
+                for (v, sum) in row.iter().enumerate() {
+                    let dst = t.out.add(r * t.out_stride + v * 16);
+                    let base = if start > 0 {
+                        Some(_mm512_maskz_loadu_ps(lanes(v), dst))
+                    } else if !t.bias.is_null() {
+                        Some(_mm512_maskz_loadu_ps(lanes(v), t.bias.add(v * 16)))
+                    } else {
+                        None
+                    };
+                    let value = base.map_or(*sum, |base| _mm512_add_ps(base, *sum));
+                    _mm512_mask_storeu_ps(dst, lanes(v), value);
                 }
             }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, acc) in row.iter().enumerate() {
-                _mm512_mask_storeu_ps(t.out.add(r * t.out_stride + v * 16), lanes(v), *acc);
+            start = end;
+            if start >= t.k {
+                break;
             }
         }
     }
@@ -366,30 +438,40 @@ mod x86 {
     unsafe fn avx2<const R: usize, const V: usize>(t: &Tile, mask: __m256i) {
         let all = _mm256_set1_epi32(-1);
         let lanes = |v: usize| if v + 1 == V { mask } else { all };
-        let mut acc = [[_mm256_setzero_ps(); V]; R];
-        if !t.bias.is_null() {
-            for v in 0..V {
-                let b = _mm256_maskload_ps(t.bias.add(v * 8), lanes(v));
-                for row in acc.iter_mut() {
-                    row[v] = b;
+        let mut start = 0;
+        loop {
+            let end = (start + t.depth).min(t.k);
+            let mut acc = [[_mm256_setzero_ps(); V]; R];
+            for k in start..end {
+                let w = t.w.add(k * t.w_stride);
+                prefetch(t, w, PREFETCH_ROWS);
+                let ws: [__m256; V] =
+                    std::array::from_fn(|v| _mm256_maskload_ps(w.add(v * 8), lanes(v)));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let xs = _mm256_set1_ps(*t.x.add(r * t.x_stride + k));
+                    for (acc, w) in row.iter_mut().zip(&ws) {
+                        *acc = _mm256_fmadd_ps(xs, *w, *acc);
+                    }
                 }
             }
-        }
-        for k in 0..t.k {
-            let w = t.w.add(k * t.w_stride);
-            prefetch(t, w, PREFETCH_ROWS);
-            let ws: [__m256; V] =
-                std::array::from_fn(|v| _mm256_maskload_ps(w.add(v * 8), lanes(v)));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xs = _mm256_set1_ps(*t.x.add(r * t.x_stride + k));
-                for (acc, w) in row.iter_mut().zip(&ws) {
-                    *acc = _mm256_fmadd_ps(xs, *w, *acc);
+            // As in the AVX-512 kernel.
+            for (r, row) in acc.iter().enumerate() {
+                for (v, sum) in row.iter().enumerate() {
+                    let dst = t.out.add(r * t.out_stride + v * 8);
+                    let base = if start > 0 {
+                        Some(_mm256_maskload_ps(dst, lanes(v)))
+                    } else if !t.bias.is_null() {
+                        Some(_mm256_maskload_ps(t.bias.add(v * 8), lanes(v)))
+                    } else {
+                        None
+                    };
+                    let value = base.map_or(*sum, |base| _mm256_add_ps(base, *sum));
+                    _mm256_maskstore_ps(dst, lanes(v), value);
                 }
             }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, acc) in row.iter().enumerate() {
-                _mm256_maskstore_ps(t.out.add(r * t.out_stride + v * 8), lanes(v), *acc);
+            start = end;
+            if start >= t.k {
+                break;
             }
         }
     }
@@ -411,45 +493,84 @@ mod tests {
             .collect()
     }
 
-    type Linear =
-        dyn Fn(&[f32], usize, &[f32], [usize; 2], Option<&[f32]>, &mut [MaybeUninit<f32>]);
+    /// `[rows, d_in]` inputs, a `[d_in, d_out]` weight and a bias.
+    fn operands(rows: usize, [d_in, d_out]: [usize; 2]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let x = values(rows * d_in, 1);
+        let weight = values(d_in * d_out, 2);
+        (x, weight, values(d_out, 3))
+    }
 
-    fn run(
-        f: &Linear,
-        x: &[f32],
-        rows: usize,
-        weight: &[f32],
-        dims: [usize; 2],
-        bias: Option<&[f32]>,
-    ) -> Vec<f32> {
-        // Filled with NaN first: a value the kernel missed fails the comparison.
-        let mut out = vec![MaybeUninit::new(f32::NAN); rows * dims[1]];
-        f(x, rows, weight, dims, bias, &mut out);
-        // SAFETY: every value was initialized (to NaN) before the kernel ran.
+    /// What `linear` writes with `f`, from an output filled with NaN (a value `f` missed
+    /// fails every comparison).
+    fn written(len: usize, f: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+        let mut out = vec![MaybeUninit::new(f32::NAN); len];
+        f(&mut out);
+        // SAFETY: every value was initialized (to NaN) before `f` ran.
         out.into_iter()
             .map(|v| unsafe { v.assume_init() })
             .collect()
     }
 
-    #[test]
-    fn every_simd_level_this_cpu_has_matches_the_portable_order_bit_for_bit() {
-        for level in [Isa::Avx2, Isa::Avx512] {
-            if level > isa() {
-                eprintln!("{level:?}: not on this CPU");
-                continue;
-            }
-            check_level(level);
-        }
+    /// The levels this CPU has that the kernels run at.
+    fn levels() -> Vec<Isa> {
+        [Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|&level| level <= isa())
+            .collect()
     }
 
-    fn check_level(level: Isa) {
-        let fast = move |x: &[f32], rows, w: &[f32], dims, b: Option<&[f32]>, out: &mut [_]| {
-            few_rows_linear_at(level, x, rows, w, dims, b, out)
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// `x · weight (+ bias)` as `flex`'s linear layers call `gemm` at `level`: onto the bias
+    /// in the output, or into an unread output without one.
+    #[allow(unsafe_code)]
+    fn gemm_linear(
+        level: Isa,
+        x: &[f32],
+        rows: usize,
+        weight: &[f32],
+        [d_in, d_out]: [usize; 2],
+        bias: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let mut out = vec![f32::NAN; rows * d_out];
+        if let Some(bias) = bias {
+            for row in out.chunks_exact_mut(d_out) {
+                row.copy_from_slice(bias);
+            }
+        }
+        // SAFETY: the three matrices hold their row-major shapes.
+        unsafe {
+            super::super::matmul::gemm_f32_at(
+                level,
+                rows,
+                d_out,
+                d_in,
+                out.as_mut_ptr(),
+                1,
+                d_out as isize,
+                bias.is_some(),
+                x.as_ptr(),
+                1,
+                d_in as isize,
+                weight.as_ptr(),
+                1,
+                d_out as isize,
+                1.0,
+                1.0,
+                gemm::Parallelism::Rayon(0),
+            )
         };
+        out
+    }
+
+    #[test]
+    fn every_simd_level_this_cpu_has_matches_the_portable_order_bit_for_bit() {
         // Widths on and off whole vectors and panels, a tail alone, one row to several tiles,
-        // and products both sides of the parallel threshold.
-        for (rows, d_in, d_out) in [
-            (1, 1, 1),
+        // depths of one block and of several, products both sides of the parallel threshold.
+        let shapes = [
+            (1, 3, 1),
             (1, 5, 7),
             (2, 9, 16),
             (5, 33, 70),
@@ -457,28 +578,60 @@ mod tests {
             (7, 100, 200),
             (13, 384, 384),
             (16, 768, 1000),
+            (4, 1300, 40),
             (63, 130, 77),
-        ] {
-            let x = values(rows * d_in, 1);
-            let weight = values(d_in * d_out, 2);
-            let bias = values(d_out, 3);
-            for bias in [Some(&bias[..]), None] {
-                let simd = run(&fast, &x, rows, &weight, [d_in, d_out], bias);
-                let reference = run(
-                    &few_rows_linear_portable,
-                    &x,
-                    rows,
-                    &weight,
-                    [d_in, d_out],
-                    bias,
-                );
-                assert!(
-                    simd.iter()
-                        .zip(&reference)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{level:?} {rows}x{d_in}x{d_out} (bias: {})",
-                    bias.is_some()
-                );
+        ];
+        for level in levels() {
+            for (rows, d_in, d_out) in shapes {
+                let (x, weight, bias) = operands(rows, [d_in, d_out]);
+                for bias in [Some(&bias[..]), None] {
+                    let dims = [d_in, d_out];
+                    let len = rows * d_out;
+                    let simd = written(len, |out| {
+                        few_rows_linear_at(level, &x, rows, &weight, dims, bias, out)
+                    });
+                    let reference = written(len, |out| {
+                        few_rows_linear_portable(level, &x, rows, &weight, dims, bias, out)
+                    });
+                    assert!(
+                        same_bits(&simd, &reference),
+                        "{level:?} {rows}x{d_in}x{d_out} (bias: {})",
+                        bias.is_some()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_gets_what_gemm_gives_it_bit_for_bit() {
+        // What keeps a request's answer the same alone and batched: the product of many rows
+        // (`gemm`) and of few (this kernel) agree on every row. Depths of one `gemm` block
+        // and of several, with its small-product shortcut (64 columns or fewer) and without.
+        for level in levels() {
+            for (d_in, d_out) in [
+                (3, 2),
+                (40, 64),
+                (384, 384),
+                (700, 30),
+                (768, 770),
+                (3072, 96),
+            ] {
+                for rows in [2, 5, 16, 48] {
+                    let (x, weight, bias) = operands(rows, [d_in, d_out]);
+                    for bias in [Some(&bias[..]), None] {
+                        let dims = [d_in, d_out];
+                        let few = written(rows * d_out, |out| {
+                            few_rows_linear_at(level, &x, rows, &weight, dims, bias, out)
+                        });
+                        let gemm = gemm_linear(level, &x, rows, &weight, dims, bias);
+                        assert!(
+                            same_bits(&few, &gemm),
+                            "{level:?} {rows}x{d_in}x{d_out} (bias: {})",
+                            bias.is_some()
+                        );
+                    }
+                }
             }
         }
     }
@@ -486,17 +639,10 @@ mod tests {
     #[test]
     fn the_product_is_the_float64_product_within_rounding() {
         let (rows, d_in, d_out) = (3, 50, 20);
-        let x = values(rows * d_in, 4);
-        let weight = values(d_in * d_out, 5);
-        let bias = values(d_out, 6);
-        let out = run(
-            &few_rows_linear_portable,
-            &x,
-            rows,
-            &weight,
-            [d_in, d_out],
-            Some(&bias),
-        );
+        let (x, weight, bias) = operands(rows, [d_in, d_out]);
+        let out = written(rows * d_out, |out| {
+            few_rows_linear_portable(isa(), &x, rows, &weight, [d_in, d_out], Some(&bias), out)
+        });
         for r in 0..rows {
             for n in 0..d_out {
                 let exact = f64::from(bias[n])

@@ -66,7 +66,7 @@ pub unsafe fn gemm_f32(
 /// # Safety
 /// As [`gemm_f32`].
 #[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn gemm_f32_at(
+pub(crate) unsafe fn gemm_f32_at(
     level: Isa,
     m: usize,
     n: usize,

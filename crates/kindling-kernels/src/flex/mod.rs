@@ -377,7 +377,7 @@ pub(super) fn linear_values(
 ) -> Vec<f32> {
     // A few rows (a short request) are bound by reading the weight, which `gemm` would
     // first repack whole.
-    if few_rows_fit(rows) {
+    if few_rows_fit(rows, d_in) {
         let mut out = Vec::with_capacity(rows * d_out);
         few_rows_linear(
             x,
