@@ -356,50 +356,6 @@ mod x86 {
         }
     }
 
-    /// `R` rows by `V` vectors of 16 columns; `mask` keeps the lanes of the last vector that
-    /// exist (all of them but in the tail).
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn avx512<const R: usize, const V: usize>(t: &Tile, mask: __mmask16) {
-        let lanes = |v: usize| if v + 1 == V { mask } else { !0 };
-        let mut start = 0;
-        loop {
-            let end = (start + t.depth).min(t.k);
-            let mut acc = [[_mm512_setzero_ps(); V]; R];
-            for k in start..end {
-                let w = t.w.add(k * t.w_stride);
-                prefetch(t, w, PREFETCH_ROWS);
-                let ws: [__m512; V] =
-                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(lanes(v), w.add(v * 16)));
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let xs = _mm512_set1_ps(*t.x.add(r * t.x_stride + k));
-                    for (acc, w) in row.iter_mut().zip(&ws) {
-                        *acc = _mm512_fmadd_ps(xs, *w, *acc);
-                    }
-                }
-            }
-            // The block's sum onto the output so far: the bias first, or nothing.
-            for (r, row) in acc.iter().enumerate() {
-                for (v, sum) in row.iter().enumerate() {
-                    let dst = t.out.add(r * t.out_stride + v * 16);
-                    let base = if start > 0 {
-                        Some(_mm512_maskz_loadu_ps(lanes(v), dst))
-                    } else if !t.bias.is_null() {
-                        Some(_mm512_maskz_loadu_ps(lanes(v), t.bias.add(v * 16)))
-                    } else {
-                        None
-                    };
-                    let value = base.map_or(*sum, |base| _mm512_add_ps(base, *sum));
-                    _mm512_mask_storeu_ps(dst, lanes(v), value);
-                }
-            }
-            start = end;
-            if start >= t.k {
-                break;
-            }
-        }
-    }
-
     /// `m` rows by `width` (at most 16) columns with AVX2: whole vectors, then a masked one
     /// for the last `width % 8`.
     #[target_feature(enable = "avx2,fma")]
@@ -431,67 +387,100 @@ mod x86 {
         tiles!(whole + 1, mask, 1, 2, 3, 4, 5, 6);
     }
 
-    /// `R` rows by `V` vectors of 8 columns; `mask` keeps the lanes of the last vector that
-    /// exist (all of them but in the tail).
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn avx2<const R: usize, const V: usize>(t: &Tile, mask: __m256i) {
-        let all = _mm256_set1_epi32(-1);
-        let lanes = |v: usize| if v + 1 == V { mask } else { all };
-        let mut start = 0;
-        loop {
-            let end = (start + t.depth).min(t.k);
-            let mut acc = [[_mm256_setzero_ps(); V]; R];
-            for k in start..end {
-                let w = t.w.add(k * t.w_stride);
-                prefetch(t, w, PREFETCH_ROWS);
-                let ws: [__m256; V] =
-                    std::array::from_fn(|v| _mm256_maskload_ps(w.add(v * 8), lanes(v)));
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let xs = _mm256_set1_ps(*t.x.add(r * t.x_stride + k));
-                    for (acc, w) in row.iter_mut().zip(&ws) {
-                        *acc = _mm256_fmadd_ps(xs, *w, *acc);
+    /// A kernel of `R` rows by `V` vectors of `$lanes` columns, compiled for `$features`, over
+    /// the vector type `$vector`, whose lanes of the last vector `mask` keeps (all of them but
+    /// in the tail). The accesses are `$load(mask, pointer)` and `$store(pointer, mask,
+    /// value)`: one body for both instruction sets, which differ only in these.
+    macro_rules! tile_kernel {
+        (
+            $(#[$doc:meta])* $name:ident, $features:literal, $lanes:literal, $vector:ty,
+            $mask:ty, $all:expr, $zero:path, $splat:path, $fma:path, $add:path,
+            $load:expr, $store:expr
+        ) => {
+            $(#[$doc])*
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $name<const R: usize, const V: usize>(t: &Tile, mask: $mask) {
+                let all: $mask = $all;
+                let lanes = |v: usize| if v + 1 == V { mask } else { all };
+                let mut start = 0;
+                loop {
+                    let end = (start + t.depth).min(t.k);
+                    let mut acc = [[$zero(); V]; R];
+                    for k in start..end {
+                        let w = t.w.add(k * t.w_stride);
+                        prefetch(t, w, PREFETCH_ROWS);
+                        let ws: [$vector; V] =
+                            std::array::from_fn(|v| $load(lanes(v), w.add(v * $lanes)));
+                        for (r, row) in acc.iter_mut().enumerate() {
+                            let xs = $splat(*t.x.add(r * t.x_stride + k));
+                            for (acc, w) in row.iter_mut().zip(&ws) {
+                                *acc = $fma(xs, *w, *acc);
+                            }
+                        }
+                    }
+                    // The block's sum onto the output so far: the bias first, or nothing.
+                    for (r, row) in acc.iter().enumerate() {
+                        for (v, sum) in row.iter().enumerate() {
+                            let dst = t.out.add(r * t.out_stride + v * $lanes);
+                            let base = if start > 0 {
+                                Some($load(lanes(v), dst.cast_const()))
+                            } else if !t.bias.is_null() {
+                                Some($load(lanes(v), t.bias.add(v * $lanes)))
+                            } else {
+                                None
+                            };
+                            let value = base.map_or(*sum, |base| $add(base, *sum));
+                            $store(dst, lanes(v), value);
+                        }
+                    }
+                    start = end;
+                    if start >= t.k {
+                        break;
                     }
                 }
             }
-            // As in the AVX-512 kernel.
-            for (r, row) in acc.iter().enumerate() {
-                for (v, sum) in row.iter().enumerate() {
-                    let dst = t.out.add(r * t.out_stride + v * 8);
-                    let base = if start > 0 {
-                        Some(_mm256_maskload_ps(dst, lanes(v)))
-                    } else if !t.bias.is_null() {
-                        Some(_mm256_maskload_ps(t.bias.add(v * 8), lanes(v)))
-                    } else {
-                        None
-                    };
-                    let value = base.map_or(*sum, |base| _mm256_add_ps(base, *sum));
-                    _mm256_maskstore_ps(dst, lanes(v), value);
-                }
-            }
-            start = end;
-            if start >= t.k {
-                break;
-            }
-        }
+        };
     }
+
+    tile_kernel!(
+        /// `R` rows by `V` vectors of 16 columns with AVX-512.
+        avx512,
+        "avx512f,avx2,fma",
+        16,
+        __m512,
+        __mmask16,
+        !0,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        |mask, from: *const f32| _mm512_maskz_loadu_ps(mask, from),
+        |to: *mut f32, mask, value| _mm512_mask_storeu_ps(to, mask, value)
+    );
+
+    tile_kernel!(
+        /// `R` rows by `V` vectors of 8 columns with AVX2.
+        avx2,
+        "avx2,fma",
+        8,
+        __m256,
+        __m256i,
+        _mm256_set1_epi32(-1),
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        |mask, from: *const f32| _mm256_maskload_ps(from, mask),
+        |to: *mut f32, mask, value| _mm256_maskstore_ps(to, mask, value)
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::cpu::test_values as values;
 
     /// `[rows, d_in]` inputs, a `[d_in, d_out]` weight and a bias.
     fn operands(rows: usize, [d_in, d_out]: [usize; 2]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {

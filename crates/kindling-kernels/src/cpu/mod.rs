@@ -105,6 +105,21 @@ pub(crate) unsafe fn written_in_parallel<T: Send>(
     out
 }
 
+/// `len` values in `[-1, 1)` from an xorshift stream seeded by `seed`: the kernels' tests'
+/// inputs, the same on every run.
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 pub mod activation;
 pub mod attention;
 pub mod dropout;
