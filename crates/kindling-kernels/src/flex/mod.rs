@@ -375,8 +375,8 @@ pub(super) fn linear_values(
     [d_in, d_out]: [usize; 2],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
-    // A few rows (a short request) are bound by reading the weight, which `gemm` would
-    // first repack whole.
+    // A few rows (a short request) are bound by reading the weight from memory, which the
+    // few-row kernel prefetches; its sums are `gemm`'s, so rows answer the same either way.
     if few_rows_fit(rows, d_in) {
         let mut out = Vec::with_capacity(rows * d_out);
         few_rows_linear(
