@@ -176,7 +176,7 @@ pub struct Row {
 }
 
 /// Everything one `cargo xtask bench` run measured.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     /// The machine and software the numbers come from.
     pub machine: BTreeMap<String, String>,
@@ -602,6 +602,9 @@ fn describe_machine(python: &Path, threads: usize) -> BTreeMap<String, String> {
     );
     put("isa kindling", Some(kindling_isa()));
     put("isa overrides", Some(isa_overrides()));
+    // Timed before the rounds, on the bench's thread count: the ceiling the rows are read
+    // against (see `bench_peak`).
+    put("fma peak", Some(crate::bench_peak::describe(threads)));
     put(
         "gpu",
         command_output("nvidia-smi", &["--query-gpu=name", "--format=csv,noheader"])

@@ -163,7 +163,7 @@ fn cpu_line(results: &Results) -> String {
             .map_or("unknown", String::as_str)
             .to_string()
     };
-    format!(
+    let mut line = format!(
         "CPU: {} (flags: {}). Kernels: kindling {}, PyTorch {}, ONNX Runtime: {}. ISA \
          variables: {}.",
         get("cpu"),
@@ -172,7 +172,12 @@ fn cpu_line(results: &Results) -> String {
         get("isa torch"),
         get("isa onnxruntime"),
         get("isa overrides"),
-    )
+    );
+    // Older results.json files have no peak; their reports read as they did.
+    if let Some(peak) = results.machine.get("fma peak") {
+        line.push_str(&format!(" float32 FMA peak: {peak}."));
+    }
+    line
 }
 
 /// `ours / theirs` and whether it meets `target`, or `–` when either is missing.
@@ -778,7 +783,24 @@ mod tests {
         let cpu = line_of(md, "CPU: Test CPU 9000");
         assert!(cpu.contains("kindling avx2, PyTorch AVX2"), "{cpu}");
         assert!(cpu.contains("KINDLING_ISA=avx2"), "{cpu}");
+        assert!(
+            !cpu.contains("FMA peak"),
+            "no peak recorded, none printed: {cpu}"
+        );
         assert!(report.summary.contains("CPU: Test CPU 9000"));
+        let mut with_peak = results.clone();
+        with_peak.machine.insert(
+            "fma peak".into(),
+            "avx512f 388 GFLOP/s, avx2+fma 193 GFLOP/s (2 threads)".into(),
+        );
+        let md_peak = render(&with_peak, false).markdown;
+        let cpu = line_of(&md_peak, "CPU: Test CPU 9000");
+        assert!(
+            cpu.ends_with(
+                "float32 FMA peak: avx512f 388 GFLOP/s, avx2+fma 193 GFLOP/s (2 threads)."
+            ),
+            "{cpu}"
+        );
         assert!(report.summary.contains("| minilm | 4200 | 6000 |"));
         // ONNX Runtime is named as such in the grid, and int8 is not kindling's f32 best.
         assert!(

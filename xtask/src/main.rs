@@ -8,6 +8,7 @@
 //! - `make-sample`: regenerate the bundled synthetic NER sample.
 
 mod bench;
+mod bench_peak;
 mod bench_report;
 mod bench_worker;
 mod provision;
