@@ -61,49 +61,47 @@ impl Width {
     }
 }
 
-/// Runs `steps` multiply-adds on each of [`CHAINS`] accumulators; returns a value that depends
-/// on all of them, so none is optimized away.
+/// A function that runs `steps` multiply-adds on each of [`CHAINS`] accumulators of one
+/// register width and returns the sum of their lanes, so none is optimized away: one body for
+/// both widths, named by their intrinsics.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn chains_avx512(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
-    let scale = _mm512_set1_ps(0.999_999);
-    let shift = _mm512_set1_ps(1e-7);
-    for _ in 0..steps {
-        for a in acc.iter_mut() {
-            *a = _mm512_fmadd_ps(*a, scale, shift);
+macro_rules! fma_chains {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $lanes:literal,
+     $set1:ident, $fmadd:ident, $add:ident, $storeu:ident) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        fn $name(steps: usize) -> f32 {
+            use std::arch::x86_64::*;
+            let mut acc = [$set1(1.0); CHAINS];
+            let scale = $set1(0.999_999);
+            let shift = $set1(1e-7);
+            for _ in 0..steps {
+                for a in acc.iter_mut() {
+                    *a = $fmadd(*a, scale, shift);
+                }
+            }
+            let mut sum = $set1(0.0);
+            for a in acc {
+                sum = $add(sum, a);
+            }
+            let mut lanes = [0f32; $lanes];
+            // SAFETY: `lanes` holds the floats of one register, which the store writes.
+            unsafe { $storeu(lanes.as_mut_ptr(), sum) };
+            lanes.iter().sum()
         }
-    }
-    let mut sum = _mm512_setzero_ps();
-    for a in acc {
-        sum = _mm512_add_ps(sum, a);
-    }
-    _mm512_reduce_add_ps(sum)
+    };
 }
 
-/// [`chains_avx512`] with 256-bit registers.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn chains_avx2(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(1.0); CHAINS];
-    let scale = _mm256_set1_ps(0.999_999);
-    let shift = _mm256_set1_ps(1e-7);
-    for _ in 0..steps {
-        for a in acc.iter_mut() {
-            *a = _mm256_fmadd_ps(*a, scale, shift);
-        }
-    }
-    let mut sum = _mm256_setzero_ps();
-    for a in acc {
-        sum = _mm256_add_ps(sum, a);
-    }
-    let mut lanes = [0f32; 8];
-    // SAFETY: `lanes` holds the 8 floats the store writes.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
-    lanes.iter().sum()
-}
+fma_chains!(
+    /// The chains with AVX-512F.
+    chains_avx512, "avx512f", 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps
+);
+#[cfg(target_arch = "x86_64")]
+fma_chains!(
+    /// The chains with AVX2 and FMA.
+    chains_avx2, "avx2,fma", 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps
+);
 
 /// The float32 operations per second (a multiply-add is two) that `threads` threads reach with
 /// `width`, each running for about `time`; `None` where the CPU lacks it.
