@@ -3,8 +3,8 @@
 //! A ratio to PyTorch says who is faster; it does not say how much faster anyone could be. This
 //! probe times the one thing a matrix product cannot beat: independent fused multiply-add
 //! chains on every bench thread, with the 512-bit and the 256-bit instructions (the two kernel
-//! paths). A whole forward pass's multiply-adds per second divided by this figure is the share
-//! of the peak it reaches, on the CPU that ran it.
+//! paths). A whole forward pass's float32 operations per second (two per multiply-add)
+//! divided by this figure is the share of the peak it reaches, on the CPU that ran it.
 
 use std::time::{Duration, Instant};
 
