@@ -105,18 +105,25 @@ pub(crate) unsafe fn written_in_parallel<T: Send>(
     out
 }
 
-/// `len` values in `[-1, 1)` from an xorshift stream seeded by `seed`: the kernels' tests'
-/// inputs, the same on every run.
+/// The xorshift stream seeded by `seed` that the kernels' tests draw their inputs from, the
+/// same on every run.
+#[cfg(test)]
+pub(crate) fn test_stream(seed: u32) -> impl Iterator<Item = u32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    })
+}
+
+/// `len` values in `[-1, 1]` from [`test_stream`].
 #[cfg(test)]
 pub(crate) fn test_values(len: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
+    test_stream(seed)
+        .take(len)
+        .map(|state| (state as f32 / u32::MAX as f32) * 2.0 - 1.0)
         .collect()
 }
 

@@ -222,15 +222,11 @@ fn dropout() -> ProbsDropout {
     }
 }
 
+/// `n` values on a grid of 0.001 in `[-1, 1)`, from the kernels' shared test stream.
 pub(super) fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state % 2000) as f32 / 1000.0 - 1.0
-        })
+    crate::cpu::test_stream(seed)
+        .take(n)
+        .map(|state| (state % 2000) as f32 / 1000.0 - 1.0)
         .collect()
 }
 
